@@ -1,0 +1,163 @@
+package tracer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"unsafe"
+
+	"sstrace/bpf"
+)
+
+// Kind says what happened to a socket.
+type Kind uint8
+
+// Event kinds, as numbered by enum event_kind in bpf/sstrace.bpf.c.
+const (
+	KindBirth   Kind = 1 // socket() returned an fd
+	KindAccept  Kind = 2 // accept()/accept4() returned an fd
+	KindState   Kind = 3 // TCP state transition
+	KindRelease Kind = 4 // last user reference closed
+	KindDestroy Kind = 5 // TCP socket destroyed
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindBirth:
+		return "birth"
+	case KindAccept:
+		return "accept"
+	case KindState:
+		return "state"
+	case KindRelease:
+		return "release"
+	case KindDestroy:
+		return "destroy"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Event flags, as enum event_flags in bpf/sstrace.bpf.c.
+const (
+	flagOwnerKnown = 1
+	flagNoCookie   = 2
+)
+
+// Event is one decoded tracer event.
+type Event struct {
+	Kind Kind
+	// TS is CLOCK_MONOTONIC in nanoseconds; Since is the time of the
+	// socket's previous transition (0 when not known).
+	TS    uint64
+	Since uint64
+
+	Cookie uint64 // socket cookie (0 when the socket never had one: see NoCookie)
+	SKAddr uint64 // kernel address of struct sock: identity within one life only
+	NetNS  uint32 // network namespace inode, 0 where the hook cannot read it
+
+	// PID and Comm are the socket's owner when OwnerKnown, else the task
+	// that was on the CPU. CurPID is always the task on the CPU.
+	PID        uint32
+	CurPID     uint32
+	Comm       [16]byte
+	OwnerKnown bool
+	NoCookie   bool
+
+	FD      uint32 // birth and accept
+	Inode   uint32 // birth and accept
+	StackID int32  // birth: user stack in the stacks map; <0 none
+
+	Family   uint16
+	Protocol uint16 // IPPROTO_TCP, or IPPROTO_MPTCP for an MPTCP socket's fd
+	Type     uint8
+	OldState uint8
+	NewState uint8 // for release/destroy: the state at that moment
+
+	Local netip.AddrPort
+	Peer  netip.AddrPort
+}
+
+// CommString is Comm up to its first NUL.
+func (e *Event) CommString() string {
+	if i := bytes.IndexByte(e.Comm[:], 0); i >= 0 {
+		return string(e.Comm[:i])
+	}
+	return string(e.Comm[:])
+}
+
+// EventSize is the size of one ring-buffer record (struct event).
+const EventSize = int(unsafe.Sizeof(bpf.SstraceEvent{}))
+
+// Offsets of struct event's fields, taken from the generated Go mirror so
+// that a change to the C struct cannot silently misalign the decoder.
+var (
+	offTS       = unsafe.Offsetof(bpf.SstraceEvent{}.TsNs)
+	offCookie   = unsafe.Offsetof(bpf.SstraceEvent{}.Cookie)
+	offSKAddr   = unsafe.Offsetof(bpf.SstraceEvent{}.Skaddr)
+	offSince    = unsafe.Offsetof(bpf.SstraceEvent{}.SinceNs)
+	offNetNS    = unsafe.Offsetof(bpf.SstraceEvent{}.Netns)
+	offPID      = unsafe.Offsetof(bpf.SstraceEvent{}.Pid)
+	offCurPID   = unsafe.Offsetof(bpf.SstraceEvent{}.CurPid)
+	offFD       = unsafe.Offsetof(bpf.SstraceEvent{}.Fd)
+	offIno      = unsafe.Offsetof(bpf.SstraceEvent{}.Ino)
+	offStackID  = unsafe.Offsetof(bpf.SstraceEvent{}.StackId)
+	offFamily   = unsafe.Offsetof(bpf.SstraceEvent{}.Family)
+	offSport    = unsafe.Offsetof(bpf.SstraceEvent{}.Sport)
+	offDport    = unsafe.Offsetof(bpf.SstraceEvent{}.Dport)
+	offKind     = unsafe.Offsetof(bpf.SstraceEvent{}.Kind)
+	offProtocol = unsafe.Offsetof(bpf.SstraceEvent{}.Protocol)
+	offType     = unsafe.Offsetof(bpf.SstraceEvent{}.Type)
+	offOld      = unsafe.Offsetof(bpf.SstraceEvent{}.Oldstate)
+	offNew      = unsafe.Offsetof(bpf.SstraceEvent{}.Newstate)
+	offFlags    = unsafe.Offsetof(bpf.SstraceEvent{}.Flags)
+	offSaddr    = unsafe.Offsetof(bpf.SstraceEvent{}.Saddr)
+	offDaddr    = unsafe.Offsetof(bpf.SstraceEvent{}.Daddr)
+	offComm     = unsafe.Offsetof(bpf.SstraceEvent{}.Comm)
+)
+
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
+// Decode fills ev from one ring-buffer record. It checks the length and
+// never panics; it allocates nothing.
+func Decode(b []byte, ev *Event) error {
+	if len(b) < EventSize {
+		return fmt.Errorf("decoding event: %d bytes, want %d", len(b), EventSize)
+	}
+	ne := binary.NativeEndian
+	*ev = Event{
+		Kind:     Kind(b[offKind]),
+		TS:       ne.Uint64(b[offTS:]),
+		Since:    ne.Uint64(b[offSince:]),
+		Cookie:   ne.Uint64(b[offCookie:]),
+		SKAddr:   ne.Uint64(b[offSKAddr:]),
+		NetNS:    ne.Uint32(b[offNetNS:]),
+		PID:      ne.Uint32(b[offPID:]),
+		CurPID:   ne.Uint32(b[offCurPID:]),
+		FD:       ne.Uint32(b[offFD:]),
+		Inode:    ne.Uint32(b[offIno:]),
+		StackID:  int32(ne.Uint32(b[offStackID:])),
+		Family:   ne.Uint16(b[offFamily:]),
+		Protocol: ne.Uint16(b[offProtocol:]),
+		Type:     b[offType],
+		OldState: b[offOld],
+		NewState: b[offNew],
+	}
+	flags := b[offFlags]
+	ev.OwnerKnown = flags&flagOwnerKnown != 0
+	ev.NoCookie = flags&flagNoCookie != 0
+	copy(ev.Comm[:], b[offComm:offComm+16])
+	sport, dport := ne.Uint16(b[offSport:]), ne.Uint16(b[offDport:])
+	switch ev.Family {
+	case afInet:
+		ev.Local = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[offSaddr:offSaddr+4])), sport)
+		ev.Peer = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[offDaddr:offDaddr+4])), dport)
+	case afInet6:
+		ev.Local = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[offSaddr:offSaddr+16])), sport)
+		ev.Peer = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[offDaddr:offDaddr+16])), dport)
+	}
+	return nil
+}

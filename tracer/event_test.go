@@ -1,0 +1,124 @@
+package tracer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"sstrace/bpf"
+)
+
+func encode(t testing.TB, e bpf.SstraceEvent) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := binary.Write(&buf, binary.NativeEndian, e); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestDecode(t *testing.T) {
+	raw := bpf.SstraceEvent{
+		TsNs: 2000, Cookie: 42, Skaddr: 0xffff8881, SinceNs: 1000,
+		Netns: 4026531840, Pid: 7, CurPid: 9, Fd: 3, Ino: 1234, StackId: -1,
+		Family: afInet6, Sport: 80, Dport: 5555, Protocol: 262,
+		Kind: uint8(KindState), Type: 1, Oldstate: 2, Newstate: 1, Flags: flagOwnerKnown,
+	}
+	raw.Saddr = netip.MustParseAddr("::1").As16()
+	raw.Daddr = netip.MustParseAddr("::ffff:127.0.0.1").As16()
+	copy(raw.Comm[:], []int8{'c', 'u', 'r', 'l'})
+
+	var ev Event
+	if err := Decode(encode(t, raw), &ev); err != nil {
+		t.Fatal(err)
+	}
+	want := Event{
+		Kind: KindState, TS: 2000, Since: 1000, Cookie: 42, SKAddr: 0xffff8881, NetNS: 4026531840,
+		PID: 7, CurPID: 9, OwnerKnown: true, FD: 3, Inode: 1234, StackID: -1,
+		Family: afInet6, Protocol: 262, Type: 1, OldState: 2, NewState: 1,
+		Local: netip.MustParseAddrPort("[::1]:80"),
+		Peer:  netip.MustParseAddrPort("[::ffff:127.0.0.1]:5555"),
+	}
+	copy(want.Comm[:], "curl")
+	if ev != want {
+		t.Errorf("decoded\n%+v\nwant\n%+v", ev, want)
+	}
+	if ev.CommString() != "curl" {
+		t.Errorf("comm %q", ev.CommString())
+	}
+
+	// IPv4 addresses take the first four bytes; flags decode independently.
+	raw.Family, raw.Flags = afInet, flagNoCookie
+	raw.Saddr = [16]uint8{127, 0, 0, 1}
+	raw.Daddr = [16]uint8{127, 0, 0, 2}
+	if err := Decode(encode(t, raw), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Local.String() != "127.0.0.1:80" || ev.Peer.String() != "127.0.0.2:5555" || ev.OwnerKnown || !ev.NoCookie {
+		t.Errorf("v4 event decoded as %s %s owner=%v nocookie=%v", ev.Local, ev.Peer, ev.OwnerKnown, ev.NoCookie)
+	}
+}
+
+func TestDecodeShort(t *testing.T) {
+	var ev Event
+	for _, n := range []int{0, 1, EventSize - 1} {
+		if err := Decode(make([]byte, n), &ev); err == nil {
+			t.Errorf("%d bytes decoded without error", n)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(make([]byte, EventSize))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ev Event
+		_ = Decode(b, &ev)
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	raw := encode(b, bpf.SstraceEvent{Family: afInet, Kind: uint8(KindState)})
+	var ev Event
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Decode(raw, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestDecodeInventory(t *testing.T) {
+	var buf bytes.Buffer
+	r := bpf.SstraceInvRec{Cookie: 5, Pid: 10, Fd: 4, Ino: 99, Netns: 1, Family: 2, Type: 1, Protocol: 6, State: 7}
+	copy(r.Comm[:], []int8{'s', 's', 'h', 'd'})
+	binary.Write(&buf, binary.NativeEndian, r)
+	binary.Write(&buf, binary.NativeEndian, r)
+	fds, err := DecodeInventory(buf.Bytes(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fds) != 2 || fds[1].PID != 10 || fds[1].FD != 4 || fds[1].Inode != 99 || fds[1].Cookie != 5 || fds[1].CommString() != "sshd" || fds[1].State != 7 {
+		t.Errorf("decoded %+v", fds)
+	}
+	if _, err := DecodeInventory(buf.Bytes()[:buf.Len()-1], nil); err == nil {
+		t.Error("a torn record decoded without error")
+	}
+}
+
+func TestParseCgroup2Mount(t *testing.T) {
+	const mi = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 /sub /elsewhere rw,relatime - cgroup2 cgroup2 rw
+41 31 0:38 / /sys/fs/cgroup/uni\040fied rw,relatime shared:5 - cgroup2 cgroup2 rw
+`
+	got, err := parseCgroup2Mount(strings.NewReader(mi))
+	if err != nil || got != "/sys/fs/cgroup/uni fied" {
+		t.Errorf("got %q, %v", got, err)
+	}
+	if _, err := parseCgroup2Mount(strings.NewReader("31 23 0:28 / /sys rw - sysfs sysfs rw\n")); err == nil {
+		t.Error("no cgroup2 mount found no error")
+	}
+}

@@ -1,0 +1,220 @@
+package tracer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Capabilities, numbered as in linux/capability.h.
+const (
+	capNetAdmin    = 12
+	capSysAdmin    = 21
+	capSysResource = 24
+	capPerfmon     = 38
+	capBPF         = 39
+)
+
+var capNames = map[int]string{
+	capNetAdmin:    "CAP_NET_ADMIN",
+	capSysAdmin:    "CAP_SYS_ADMIN",
+	capSysResource: "CAP_SYS_RESOURCE",
+	capPerfmon:     "CAP_PERFMON",
+	capBPF:         "CAP_BPF",
+}
+
+// What loading and attaching needs: BPF objects (CAP_BPF), tracing programs
+// and stacks (CAP_PERFMON), cgroup attachment (CAP_NET_ADMIN). CAP_SYS_ADMIN
+// stands in for all of them.
+var (
+	capsTrace = []int{capBPF, capPerfmon, capNetAdmin}
+	capsIter  = []int{capBPF, capPerfmon}
+)
+
+// ErrPermission wraps failures that come from missing privileges.
+var ErrPermission = errors.New("permission denied")
+
+// requireCaps returns one clear error naming the missing capabilities.
+func requireCaps(need []int) error {
+	missing := MissingCaps(need)
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: loading BPF programs needs %s (run as root or grant them)",
+		ErrPermission, strings.Join(missing, ", "))
+}
+
+// MissingCaps names the capabilities of need that this process lacks in its
+// effective set (none if it has CAP_SYS_ADMIN, which covers them on 5.8+).
+func MissingCaps(need []int) []string {
+	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return nil // cannot tell; let the kernel say no
+	}
+	has := func(c int) bool { return data[c/32].Effective&(1<<(uint(c)%32)) != 0 }
+	if has(capSysAdmin) {
+		return nil
+	}
+	var missing []string
+	for _, c := range need {
+		if !has(c) {
+			missing = append(missing, capNames[c])
+		}
+	}
+	return missing
+}
+
+func explainPerm(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%w: %w", ErrPermission, err)
+	}
+	return err
+}
+
+// ensureTracefs makes sure tracefs is reachable: classic tracepoints are
+// found by their id under events/. If it is not mounted, it is mounted at
+// its standard place (what systemd does at boot); that mount stays.
+func ensureTracefs() error {
+	for _, p := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
+		if _, err := os.Stat(p); err == nil {
+			return nil
+		}
+	}
+	if err := unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
+		return fmt.Errorf("tracefs is not mounted and mounting it at /sys/kernel/tracing failed: %w", err)
+	}
+	return nil
+}
+
+// cgroupRoot finds the cgroup v2 mount (the root of the unified hierarchy),
+// where the cgroup socket hooks are attached so they see every socket.
+func cgroupRoot() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("finding the cgroup v2 mount: %w", err)
+	}
+	defer f.Close()
+	return parseCgroup2Mount(f)
+}
+
+// parseCgroup2Mount returns the mount point of the first cgroup2 mount whose
+// root is the hierarchy's root, from /proc/self/mountinfo text.
+func parseCgroup2Mount(r io.Reader) (string, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 5 || sep+1 >= len(fields) || fields[sep+1] != "cgroup2" {
+			continue
+		}
+		if fields[3] != "/" {
+			continue
+		}
+		return unescapeMount(fields[4]), nil
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("reading /proc/self/mountinfo: %w", err)
+	}
+	return "", errors.New("finding the cgroup v2 mount: none in /proc/self/mountinfo (mount cgroup2 to trace socket creation and release)")
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for space, ...).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, ok := octal3(s[i+1 : i+4]); ok {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func octal3(s string) (byte, bool) {
+	if len(s) != 3 {
+		return 0, false
+	}
+	var v int
+	for _, c := range s {
+		if c < '0' || c > '7' {
+			return 0, false
+		}
+		v = v*8 + int(c-'0')
+	}
+	return byte(v), v < 256
+}
+
+// NetNSCookie is the kernel's cookie for a network namespace: what the BPF
+// programs compare against. path names the namespace (/proc/PID/ns/net,
+// /run/netns/NAME); "" means this thread's own.
+func NetNSCookie(path string) (uint64, error) {
+	if path == "" {
+		return netnsCookieHere()
+	}
+	nsfd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("opening network namespace %s: %w", path, err)
+	}
+	defer unix.Close(nsfd)
+	type result struct {
+		c   uint64
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{err: fmt.Errorf("opening own network namespace: %w", err)}
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("entering network namespace %s: %w", path, err)}
+			return
+		}
+		c, cerr := netnsCookieHere()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("leaving network namespace %s: %w", path, err)}
+			return // the thread stays locked and dies with the goroutine
+		}
+		runtime.UnlockOSThread()
+		ch <- result{c, cerr}
+	}()
+	r := <-ch
+	return r.c, r.err
+}
+
+func netnsCookieHere() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("reading network namespace cookie: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return 0, fmt.Errorf("reading network namespace cookie: getsockopt SO_NETNS_COOKIE: %w", err)
+	}
+	return c, nil
+}

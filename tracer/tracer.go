@@ -1,0 +1,386 @@
+// Package tracer loads sstrace's BPF programs, attaches them with bpf_link
+// (so the kernel detaches them if the process dies), reads the ring buffer,
+// decodes events and counts what was lost.
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"sstrace/bpf"
+)
+
+// Hook names, as users see them in warnings and as tests disable them.
+const (
+	HookSockCreate  = "cgroup/sock_create"
+	HookSocket      = "tracepoint/syscalls/sys_exit_socket"
+	HookAccept4     = "tracepoint/syscalls/sys_exit_accept4"
+	HookAccept      = "tracepoint/syscalls/sys_exit_accept"
+	HookSetState    = "tp_btf/inet_sock_set_state"
+	HookSetStateTP  = "tracepoint/sock/inet_sock_set_state"
+	HookSockRelease = "cgroup/sock_release"
+	HookDestroy     = "tp_btf/tcp_destroy_sock"
+)
+
+// DefaultRingSize is the ring buffer's size in bytes: at ~120-byte events,
+// about 70k events of slack between two polls.
+const DefaultRingSize = 8 << 20
+
+// DefaultPoll is how often the reader looks at the ring when no wakeup came.
+const DefaultPoll = 20 * time.Millisecond
+
+// Options configure Open.
+type Options struct {
+	// NetNSCookie limits events to one network namespace (see NetNSCookie);
+	// 0 traces every namespace.
+	NetNSCookie uint64
+	// RingSize in bytes (a power of two, multiple of the page size); 0 means
+	// DefaultRingSize. Tests use a tiny ring to show drops are counted.
+	RingSize int
+	// Poll is the reader's polling interval; 0 means DefaultPoll.
+	Poll time.Duration
+	// Disable names hooks not to attach (test plumbing: shows degradation).
+	Disable []string
+}
+
+// HookError is a hook that could not be loaded or attached, and why.
+type HookError struct {
+	Hook string
+	Err  error
+}
+
+func (h HookError) Error() string { return h.Hook + ": " + h.Err.Error() }
+
+// Tracer owns the loaded objects, the links and the ring-buffer reader.
+type Tracer struct {
+	spec    *ebpf.CollectionSpec
+	events  *ebpf.Map
+	drops   *ebpf.Map
+	stacks  *ebpf.Map
+	socks   *ebpf.Map
+	reader  *ringbuf.Reader
+	poll    time.Duration
+	closers []func() error // run last-in first-out by Close
+	missing []HookError
+	hooks   []string
+	rec     ringbuf.Record
+}
+
+// Open loads and attaches every hook it can. A hook that fails is reported
+// by Missing, not fatal; Open fails only if the shared maps cannot be made
+// or no hook at all could be attached. On error nothing stays attached.
+func Open(ctx context.Context, opts Options) (*Tracer, error) {
+	if err := requireCaps(capsTrace); err != nil {
+		return nil, err
+	}
+	spec, err := loadSpec(opts.NetNSCookie)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tracer{spec: spec, poll: opts.Poll}
+	if t.poll <= 0 {
+		t.poll = DefaultPoll
+	}
+	if err := t.install(ctx, opts); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func loadSpec(netnsCookie uint64) (*ebpf.CollectionSpec, error) {
+	spec, err := bpf.LoadSstrace()
+	if err != nil {
+		return nil, fmt.Errorf("loading BPF object: %w", err)
+	}
+	if err := spec.Variables["target_netns_cookie"].Set(netnsCookie); err != nil {
+		return nil, fmt.Errorf("setting target_netns_cookie: %w", err)
+	}
+	return spec, nil
+}
+
+func (t *Tracer) onClose(f func() error) { t.closers = append(t.closers, f) }
+
+func (t *Tracer) install(ctx context.Context, opts Options) error {
+	ringSize := opts.RingSize
+	if ringSize == 0 {
+		ringSize = DefaultRingSize
+	}
+	t.spec.Maps["events"].MaxEntries = uint32(ringSize)
+	// Wake the reader early when a quarter of the ring is pending, so a
+	// burst between two polls is not lost.
+	if err := t.spec.Variables["wakeup_bytes"].Set(uint64(ringSize / 4)); err != nil {
+		return fmt.Errorf("setting wakeup_bytes: %w", err)
+	}
+
+	var maps struct {
+		Events *ebpf.Map `ebpf:"events"`
+		Drops  *ebpf.Map `ebpf:"drops"`
+		Stacks *ebpf.Map `ebpf:"stacks"`
+		Socks  *ebpf.Map `ebpf:"socks"`
+	}
+	if err := t.spec.LoadAndAssign(&maps, nil); err != nil {
+		return fmt.Errorf("creating BPF maps: %w", explainPerm(err))
+	}
+	t.events, t.drops, t.stacks, t.socks = maps.Events, maps.Drops, maps.Stacks, maps.Socks
+	for _, m := range []*ebpf.Map{t.events, t.drops, t.stacks, t.socks} {
+		t.onClose(m.Close)
+	}
+	shared := map[string]*ebpf.Map{
+		"events": t.events, "drops": t.drops, "stacks": t.stacks, "socks": t.socks,
+	}
+
+	disabled := map[string]bool{}
+	for _, h := range opts.Disable {
+		disabled[h] = true
+	}
+	if needsTracefs := !disabled[HookSocket] || !disabled[HookAccept4] || !disabled[HookAccept]; needsTracefs {
+		if err := ensureTracefs(); err != nil {
+			for _, h := range []string{HookSocket, HookAccept4, HookAccept} {
+				t.missing = append(t.missing, HookError{h, err})
+				disabled[h] = true
+			}
+		}
+	}
+	cgroup, cgErr := cgroupRoot()
+
+	attach := func(hook, prog string, do func(p *ebpf.Program) (link.Link, error)) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if disabled[hook] {
+			t.missing = append(t.missing, HookError{hook, errors.New("disabled")})
+			return false
+		}
+		p, err := t.loadProgram(prog, shared)
+		if err != nil {
+			t.missing = append(t.missing, HookError{hook, fmt.Errorf("loading: %w", err)})
+			return false
+		}
+		l, err := do(p)
+		// The link holds its own reference to the program.
+		p.Close()
+		if err != nil {
+			t.missing = append(t.missing, HookError{hook, fmt.Errorf("attaching: %w", err)})
+			return false
+		}
+		t.onClose(l.Close)
+		t.hooks = append(t.hooks, hook)
+		return true
+	}
+	cgroupLink := func(at ebpf.AttachType) func(p *ebpf.Program) (link.Link, error) {
+		return func(p *ebpf.Program) (link.Link, error) {
+			if cgErr != nil {
+				return nil, cgErr
+			}
+			f, err := os.Open(cgroup)
+			if err != nil {
+				return nil, fmt.Errorf("opening cgroup %s: %w", cgroup, err)
+			}
+			defer f.Close()
+			// A raw bpf_link, never the legacy PROG_ATTACH fallback that
+			// link.AttachCgroup may take: a link dies with its last fd, so
+			// a killed sstrace leaves nothing attached.
+			return link.AttachRawLink(link.RawLinkOptions{Target: int(f.Fd()), Program: p, Attach: at})
+		}
+	}
+	tracepoint := func(group, name string) func(p *ebpf.Program) (link.Link, error) {
+		return func(p *ebpf.Program) (link.Link, error) { return link.Tracepoint(group, name, p, nil) }
+	}
+	tracing := func(p *ebpf.Program) (link.Link, error) {
+		return link.AttachTracing(link.TracingOptions{Program: p})
+	}
+
+	attach(HookSockCreate, "sock_create", cgroupLink(ebpf.AttachCGroupInetSockCreate))
+	attach(HookSocket, "sys_exit_socket", tracepoint("syscalls", "sys_exit_socket"))
+	attach(HookAccept4, "sys_exit_accept4", tracepoint("syscalls", "sys_exit_accept4"))
+	attach(HookAccept, "sys_exit_accept", tracepoint("syscalls", "sys_exit_accept"))
+	if !attach(HookSetState, "set_state_btf", tracing) {
+		if err := ensureTracefs(); err != nil {
+			t.missing = append(t.missing, HookError{HookSetStateTP, err})
+		} else {
+			attach(HookSetStateTP, "set_state_tp", tracepoint("sock", "inet_sock_set_state"))
+		}
+	}
+	attach(HookSockRelease, "sock_release", cgroupLink(ebpf.AttachCgroupInetSockRelease))
+	attach(HookDestroy, "destroy_sock", tracing)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("attaching BPF programs: %w", err)
+	}
+	if len(t.hooks) == 0 {
+		return fmt.Errorf("attaching BPF programs: no hook could be attached: %w", errors.Join(hookErrs(t.missing)...))
+	}
+
+	rd, err := ringbuf.NewReader(t.events)
+	if err != nil {
+		return fmt.Errorf("opening ring buffer reader: %w", err)
+	}
+	t.reader = rd
+	t.onClose(rd.Close)
+	return nil
+}
+
+func hookErrs(h []HookError) []error {
+	errs := make([]error, len(h))
+	for i := range h {
+		errs[i] = h[i]
+	}
+	return errs
+}
+
+// loadProgram loads one program on its own, sharing the already created
+// maps, so that one program the verifier rejects costs only its own hook.
+func (t *Tracer) loadProgram(name string, shared map[string]*ebpf.Map) (*ebpf.Program, error) {
+	return loadOne(t.spec, name, shared)
+}
+
+func loadOne(spec *ebpf.CollectionSpec, name string, shared map[string]*ebpf.Map) (*ebpf.Program, error) {
+	ps, ok := spec.Programs[name]
+	if !ok {
+		return nil, fmt.Errorf("no program %q in the BPF object", name)
+	}
+	one := spec.Copy()
+	one.Programs = map[string]*ebpf.ProgramSpec{name: ps.Copy()}
+	var objs struct {
+		Prog *ebpf.Program `ebpf:"prog"`
+	}
+	one.Programs["prog"] = one.Programs[name]
+	delete(one.Programs, name)
+	if err := one.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: shared}); err != nil {
+		return nil, explainPerm(err)
+	}
+	return objs.Prog, nil
+}
+
+// Hooks lists the hooks that are attached.
+func (t *Tracer) Hooks() []string { return t.hooks }
+
+// Missing lists the hooks that could not be attached, and why.
+func (t *Tracer) Missing() []HookError { return t.missing }
+
+// MissingSummary is one line naming what is not traced, "" if nothing.
+func (t *Tracer) MissingSummary() string {
+	var parts []string
+	for _, m := range t.missing {
+		if m.Hook == HookSetStateTP || (m.Hook == HookSetState && t.has(HookSetStateTP)) {
+			continue // the fallback stands in
+		}
+		parts = append(parts, m.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (t *Tracer) has(hook string) bool {
+	for _, h := range t.hooks {
+		if h == hook {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = errors.New("tracer closed")
+
+// Read blocks until the next event, or returns ErrClosed once Close was
+// called. Events are submitted without wakeups, so Read polls the ring
+// every Options.Poll; a burst that fills a quarter of the ring wakes it.
+func (t *Tracer) Read(ev *Event) error {
+	for {
+		t.reader.SetDeadline(time.Now().Add(t.poll))
+		err := t.reader.ReadInto(&t.rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
+			return ErrClosed
+		}
+		if err != nil {
+			return fmt.Errorf("reading ring buffer: %w", err)
+		}
+		return Decode(t.rec.RawSample, ev)
+	}
+}
+
+// ReadTimeout is Read that gives up after d, returning os.ErrDeadlineExceeded.
+func (t *Tracer) ReadTimeout(ev *Event, d time.Duration) error {
+	t.reader.SetDeadline(time.Now().Add(d))
+	err := t.reader.ReadInto(&t.rec)
+	if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
+		return ErrClosed
+	}
+	if err != nil {
+		return err
+	}
+	return Decode(t.rec.RawSample, ev)
+}
+
+// Drops is the number of events lost because the ring was full, summed
+// over CPUs.
+func (t *Tracer) Drops() (uint64, error) {
+	var perCPU []uint64
+	if err := t.drops.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("reading drop counter: %w", err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
+}
+
+// Stack returns the user-space return addresses of a stack id from a birth
+// event, innermost first.
+func (t *Tracer) Stack(id int32) ([]uint64, error) {
+	if id < 0 {
+		return nil, nil
+	}
+	var frames [127]uint64
+	if err := t.stacks.Lookup(uint32(id), &frames); err != nil {
+		return nil, fmt.Errorf("looking up stack %d: %w", id, err)
+	}
+	n := 0
+	for n < len(frames) && frames[n] != 0 {
+		n++
+	}
+	return frames[:n:n], nil
+}
+
+// SocksEntries counts the kernel side's per-socket state (bounded, freed
+// at death): a long run must keep it bounded.
+func (t *Tracer) SocksEntries() (int, error) {
+	var (
+		k    uint64
+		v    bpf.SstraceSockInfo
+		n    int
+		iter = t.socks.Iterate()
+	)
+	for iter.Next(&k, &v) {
+		n++
+	}
+	if err := iter.Err(); err != nil {
+		return n, fmt.Errorf("iterating socks map: %w", err)
+	}
+	return n, nil
+}
+
+// Close detaches every hook and frees every object; it is safe on a
+// partially opened Tracer and more than once.
+func (t *Tracer) Close() error {
+	var errs []error
+	for i := len(t.closers) - 1; i >= 0; i-- {
+		if err := t.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	t.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,403 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"sstrace/snapshot/nstest"
+)
+
+// The test binary doubles as a client process, so that transitions on the
+// server's socket fire while another process is on the CPU.
+func TestMain(m *testing.M) {
+	if addr := os.Getenv("SSTRACE_TEST_CLIENT"); addr != "" {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		// Wait until the server says it has accepted, then close first.
+		buf := make([]byte, 1)
+		if _, err := c.Read(buf); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		c.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func openIn(t *testing.T, ns *nstest.NS, opts Options) *Tracer {
+	t.Helper()
+	cookie, err := NetNSCookie(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.NetNSCookie = cookie
+	tr, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	if s := tr.MissingSummary(); s != "" {
+		t.Fatalf("hooks missing on this kernel: %s", s)
+	}
+	return tr
+}
+
+func fdInode(t *testing.T, fd int) uint32 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	return uint32(st.Ino)
+}
+
+func connInode(t *testing.T, c syscall.Conn) uint32 {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ino uint32
+	rc.Control(func(fd uintptr) { ino = fdInode(t, int(fd)) })
+	return ino
+}
+
+// collect reads events until done says it has seen enough. The deadline
+// only turns a hang into a failure; it synchronizes nothing.
+func collect(t *testing.T, tr *Tracer, done func([]Event) bool) []Event {
+	t.Helper()
+	var evs []Event
+	deadline := time.Now().Add(20 * time.Second)
+	for !done(evs) {
+		if time.Now().After(deadline) {
+			t.Fatalf("events incomplete after 20s; got %d:\n%s", len(evs), dump(evs))
+		}
+		var ev Event
+		err := tr.ReadTimeout(&ev, 100*time.Millisecond)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func dump(evs []Event) string {
+	s := ""
+	for _, e := range evs {
+		s += fmt.Sprintf("%-7s sk=%x cookie=%d pid=%d cur=%d owner=%v %d->%d %s %s ino=%d fd=%d\n",
+			e.Kind, e.SKAddr, e.Cookie, e.PID, e.CurPID, e.OwnerKnown, e.OldState, e.NewState, e.Local, e.Peer, e.Inode, e.FD)
+	}
+	return s
+}
+
+func TestLifecycle(t *testing.T) {
+	ns := nstest.New(t)
+	tr := openIn(t, ns, Options{})
+	me := uint32(os.Getpid())
+
+	var (
+		ln              *net.TCPListener
+		srv             *net.TCPConn
+		client          *exec.Cmd
+		lnIno, srvIno   uint32
+		unusedIno       uint32
+		unusedFD        int
+		err             error
+		clientPID       uint32
+		listenerAddress string
+	)
+	err = ns.Do(func() error {
+		// A socket that is created and closed without ever being used.
+		unusedFD, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		unusedIno = fdInode(t, unusedFD)
+		unix.Close(unusedFD)
+
+		// Plain TCP: Go listens with MPTCP by default, whose fd socket is
+		// not the TCP socket that changes state.
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		l, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		ln = l.(*net.TCPListener)
+		listenerAddress = ln.Addr().String()
+		client = exec.Command(os.Args[0], "-test.run=^$")
+		client.Env = append(os.Environ(), "SSTRACE_TEST_CLIENT="+listenerAddress)
+		client.Stderr = os.Stderr
+		return client.Start()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientPID = uint32(client.Process.Pid)
+	lnIno = connInode(t, ln)
+	srv, err = ln.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvIno = connInode(t, srv)
+	// Tell the client to close; its FIN moves our socket to CLOSE-WAIT in
+	// softirq, while the client is on the CPU.
+	if _, err := srv.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Wait(); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	srv.Close()
+	ln.Close()
+
+	var lnCookie, srvCookie uint64
+	evs := collect(t, tr, func(evs []Event) bool {
+		// Done once the unused socket, the listener, the accepted socket
+		// and the client's socket have each been destroyed.
+		want := map[uint64]bool{}
+		destroyed := map[uint64]bool{}
+		for _, e := range evs {
+			switch {
+			case e.Kind == KindBirth && (e.Inode == unusedIno || e.Inode == lnIno || e.PID == clientPID),
+				e.Kind == KindAccept && e.Inode == srvIno:
+				want[e.Cookie] = true
+			case e.Kind == KindDestroy:
+				destroyed[e.Cookie] = true
+			}
+		}
+		for c := range want {
+			if !destroyed[c] {
+				return false
+			}
+		}
+		return len(want) == 4
+	})
+	t.Logf("events:\n%s", dump(evs))
+
+	byCookie := map[uint64][]Event{}
+	for _, e := range evs {
+		if e.Cookie == 0 {
+			t.Errorf("event without cookie: %+v", e)
+		}
+		byCookie[e.Cookie] = append(byCookie[e.Cookie], e)
+		if e.Kind == KindBirth && e.Inode == lnIno {
+			lnCookie = e.Cookie
+		}
+		if e.Kind == KindAccept && e.Inode == srvIno {
+			srvCookie = e.Cookie
+		}
+	}
+
+	// The unused socket: born and released by us, destroyed, no transition.
+	var unusedCookie uint64
+	for _, e := range evs {
+		if e.Kind == KindBirth && e.Inode == unusedIno {
+			unusedCookie = e.Cookie
+			if e.PID != me || e.FD != uint32(unusedFD) {
+				t.Errorf("unused socket birth: pid %d fd %d, want %d %d", e.PID, e.FD, me, unusedFD)
+			}
+			if e.StackID < 0 {
+				t.Errorf("unused socket birth has no user stack")
+			}
+		}
+	}
+	if unusedCookie == 0 {
+		t.Fatal("no birth event for the unused socket")
+	}
+	wantKinds(t, "unused", byCookie[unusedCookie], KindBirth, KindRelease, KindDestroy)
+
+	// The listener: CLOSE -> LISTEN -> CLOSE, owned by us throughout.
+	if lnCookie == 0 {
+		t.Fatal("no birth event for the listener")
+	}
+	wantStates(t, "listener", byCookie[lnCookie], [][2]uint8{{7, 10}, {10, 7}})
+	for _, e := range byCookie[lnCookie] {
+		if e.PID != me {
+			t.Errorf("listener event %s attributed to pid %d, want %d", e.Kind, e.PID, me)
+		}
+	}
+
+	// The server's accepted socket: born in the kernel (no birth event),
+	// accepted by us; the client's FIN moved it to CLOSE-WAIT in softirq
+	// while the client was on the CPU, and the event still names us.
+	if srvCookie == 0 {
+		t.Fatal("no accept event for the server socket")
+	}
+	srvEvs := byCookie[srvCookie]
+	// A child is cloned from the listener (LISTEN) and set to SYN-RECV.
+	wantStates(t, "server", srvEvs, [][2]uint8{{10, 3}, {3, 1}, {1, 8}, {8, 9}, {9, 7}})
+	for _, e := range srvEvs {
+		if e.Kind == KindState && e.NewState == 8 {
+			if !e.OwnerKnown || e.PID != me {
+				t.Errorf("ESTABLISHED->CLOSE-WAIT attributed to pid %d (owner known %v), want the server %d", e.PID, e.OwnerKnown, me)
+			}
+			if e.CurPID == me {
+				t.Logf("note: FIN processed while the server was on the CPU (cur=%d)", e.CurPID)
+			}
+			if e.Since == 0 || e.Since > e.TS {
+				t.Errorf("CLOSE-WAIT transition has no time in the old state: since=%d ts=%d", e.Since, e.TS)
+			}
+		}
+	}
+
+	// The client: born in the client process, SYN-SENT -> ESTABLISHED.
+	var clientCookie uint64
+	for _, e := range evs {
+		if e.Kind == KindBirth && e.PID == clientPID {
+			clientCookie = e.Cookie
+		}
+	}
+	if clientCookie == 0 {
+		t.Fatalf("no birth event from the client process %d", clientPID)
+	}
+	// TIME-WAIT lives on in a minisock: the full socket goes FIN-WAIT-2 -> CLOSE.
+	wantStates(t, "client", byCookie[clientCookie], [][2]uint8{{7, 2}, {2, 1}, {1, 4}, {4, 5}, {5, 7}})
+}
+
+func wantKinds(t *testing.T, what string, evs []Event, kinds ...Kind) {
+	t.Helper()
+	var got []Kind
+	for _, e := range evs {
+		got = append(got, e.Kind)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(kinds) {
+		t.Errorf("%s: kinds %v, want %v", what, got, kinds)
+	}
+}
+
+func wantStates(t *testing.T, what string, evs []Event, want [][2]uint8) {
+	t.Helper()
+	var got [][2]uint8
+	for _, e := range evs {
+		if e.Kind == KindState {
+			got = append(got, [2]uint8{e.OldState, e.NewState})
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: transitions %v, want %v", what, got, want)
+	}
+}
+
+// A ring too small for the burst loses events, and the loss is counted.
+func TestDropsCounted(t *testing.T) {
+	ns := nstest.New(t)
+	tr := openIn(t, ns, Options{RingSize: os.Getpagesize()})
+	const n = 200
+	err := ns.Do(func() error {
+		for i := 0; i < n; i++ {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			unix.Close(fd)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing was read while the burst ran: at most a page of events fits.
+	drops, err := tr.Drops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	for {
+		var ev Event
+		err := tr.ReadTimeout(&ev, 50*time.Millisecond)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got++
+	}
+	t.Logf("%d sockets: %d events delivered, %d dropped", n, got, drops)
+	if drops == 0 {
+		t.Fatal("no drops counted with a one-page ring")
+	}
+	// Three events per socket (birth, release, destroy): every one is
+	// either delivered or counted.
+	if uint64(got)+drops != 3*n {
+		t.Errorf("delivered %d + dropped %d != %d emitted", got, drops, 3*n)
+	}
+}
+
+// The inventory names every socket fd with its owner, as /proc does.
+func TestInventoryMatchesProc(t *testing.T) {
+	ns := nstest.New(t)
+	var fds []int
+	err := ns.Do(func() error {
+		for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_DGRAM} {
+			fd, err := unix.Socket(unix.AF_INET6, typ|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			fds = append(fds, fd)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	cookie, err := NetNSCookie(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := Inventory(cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint32]FD{}
+	for _, f := range inv {
+		got[f.FD] = f
+	}
+	if len(inv) != len(fds) {
+		t.Errorf("inventory of the namespace has %d fds, want %d: %+v", len(inv), len(fds), inv)
+	}
+	comm, _ := os.ReadFile("/proc/self/comm")
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, ok := got[uint32(fd)]
+		if !ok {
+			t.Errorf("fd %d (%s) missing from the inventory", fd, link)
+			continue
+		}
+		if want := fmt.Sprintf("socket:[%d]", f.Inode); link != want {
+			t.Errorf("fd %d: /proc says %s, inventory says %s", fd, link, want)
+		}
+		if f.PID != uint32(os.Getpid()) || f.CommString()+"\n" != string(comm) {
+			t.Errorf("fd %d: owner %d %q, want %d %q", fd, f.PID, f.CommString(), os.Getpid(), comm)
+		}
+		if f.Cookie == 0 || f.Family != unix.AF_INET6 || f.State != 7 {
+			t.Errorf("fd %d: cookie %d family %d state %d", fd, f.Cookie, f.Family, f.State)
+		}
+	}
+}
