@@ -77,9 +77,15 @@ type Socket struct {
 
 	// Raw attribute payloads kept for the detailed views (-i, -m); nil when
 	// not requested.
-	TCPInfo   []byte // INET_DIAG_INFO (struct tcp_info)
-	MemInfo   []uint32
-	CongAlg   string
+	TCPInfo []byte // INET_DIAG_INFO (struct tcp_info)
+	MemInfo []uint32
+	CongAlg string
+
+	// Congestion-control details (-i): the payload of the first of
+	// INET_DIAG_VEGASINFO, INET_DIAG_DCTCPINFO or INET_DIAG_BBRINFO that came
+	// (asked with the VEGASINFO extension bit), and which one it was.
+	CCInfoType uint16
+	CCInfo     []byte
 
 	Owners []Owner
 }

@@ -20,9 +20,12 @@ type NS struct {
 	inode uint64
 }
 
-// RequireRoot skips the test unless it runs as root.
+// RequireRoot skips the test unless it runs as root (and not with -short).
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs root and a network namespace: skipped with -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces and loads BPF")
 	}
