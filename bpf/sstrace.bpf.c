@@ -13,6 +13,7 @@
  *   tp_btf inet_sock_set_state  TCP transitions (classic tracepoint fallback)
  *   cgroup/sock_release         the last fd closed (inet sockets)
  *   tp_btf tcp_destroy_sock     a TCP socket freed
+ *   tp_btf tcp_receive_reset    a reset received (refused, aborted, no TIME-WAIT)
  *   iter/task_file              the fd inventory (who holds which socket)
  *
  * Events are small and fixed-size, submitted without a wakeup; user space
@@ -37,6 +38,7 @@ enum event_kind {
 	EV_STATE = 3,   /* TCP state transition */
 	EV_RELEASE = 4, /* last reference from user space gone (close) */
 	EV_DESTROY = 5, /* TCP socket destroyed */
+	EV_RESET = 6,   /* TCP socket received a reset */
 };
 
 enum event_flags {
@@ -446,6 +448,26 @@ int BPF_PROG(destroy_sock, struct sock *sk)
 	fill_from_sk(e, sk);
 	e->newstate = BPF_CORE_READ(sk, __sk_common.skc_state);
 	bpf_map_delete_elem(&socks, &cookie);
+	submit(e);
+	return 0;
+}
+
+/* A reset ends a connection without a TIME-WAIT minisocket; connects it
+ * answers are refused. Rare, so an event each. */
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(receive_reset, struct sock *sk)
+{
+	__u64 cookie;
+	struct event *e;
+
+	if (!netns_wanted(BPF_CORE_READ(sk, __sk_common.skc_net.net)))
+		return 0;
+	cookie = bpf_get_socket_cookie(sk);
+	e = death_event(cookie, EV_RESET);
+	if (!e)
+		return 0;
+	fill_from_sk(e, sk);
+	e->oldstate = e->newstate = BPF_CORE_READ(sk, __sk_common.skc_state);
 	submit(e);
 	return 0;
 }

@@ -73,6 +73,7 @@ const (
 	SstraceMapStacks            = "stacks"
 	SstraceProgDestroySock      = "destroy_sock"
 	SstraceProgInventory        = "inventory"
+	SstraceProgReceiveReset     = "receive_reset"
 	SstraceProgSetStateBtf      = "set_state_btf"
 	SstraceProgSetStateTp       = "set_state_tp"
 	SstraceProgSockCreate       = "sock_create"
@@ -130,6 +131,7 @@ type SstraceSpecs struct {
 type SstraceProgramSpecs struct {
 	DestroySock    *ebpf.ProgramSpec `ebpf:"destroy_sock"`
 	Inventory      *ebpf.ProgramSpec `ebpf:"inventory"`
+	ReceiveReset   *ebpf.ProgramSpec `ebpf:"receive_reset"`
 	SetStateBtf    *ebpf.ProgramSpec `ebpf:"set_state_btf"`
 	SetStateTp     *ebpf.ProgramSpec `ebpf:"set_state_tp"`
 	SockCreate     *ebpf.ProgramSpec `ebpf:"sock_create"`
@@ -210,6 +212,7 @@ type SstraceVariables struct {
 type SstracePrograms struct {
 	DestroySock    *ebpf.Program `ebpf:"destroy_sock"`
 	Inventory      *ebpf.Program `ebpf:"inventory"`
+	ReceiveReset   *ebpf.Program `ebpf:"receive_reset"`
 	SetStateBtf    *ebpf.Program `ebpf:"set_state_btf"`
 	SetStateTp     *ebpf.Program `ebpf:"set_state_tp"`
 	SockCreate     *ebpf.Program `ebpf:"sock_create"`
@@ -223,6 +226,7 @@ func (p *SstracePrograms) Close() error {
 	return _SstraceClose(
 		p.DestroySock,
 		p.Inventory,
+		p.ReceiveReset,
 		p.SetStateBtf,
 		p.SetStateTp,
 		p.SockCreate,

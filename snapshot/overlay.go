@@ -1,7 +1,10 @@
 package snapshot
 
 import (
+	"net/netip"
 	"sort"
+
+	"golang.org/x/sys/unix"
 
 	"sstrace/tracer"
 )
@@ -23,6 +26,13 @@ type Entry struct {
 	// EverConnected is set once the socket reached ESTABLISHED or LISTEN
 	// (seen by an event or in the dump).
 	EverConnected bool
+	// Minisock marks a TIME-WAIT minisocket inferred from events (see
+	// addMinisock); its Cookie is 0 and it ends at ExpiresAt.
+	Minisock  bool
+	ExpiresAt uint64
+	// Reset is set once the socket received a reset: it then closes
+	// without a TIME-WAIT minisocket.
+	Reset bool
 }
 
 // Overlay is the socket table kept current by tracer events: loaded from one
@@ -42,6 +52,7 @@ type Overlay struct {
 	// overlay never saw (deaths of sockets gone before the dump, or of
 	// other namespaces' sockets when unfiltered).
 	Applied, Unknown uint64
+	seq, minisocks   uint64
 }
 
 // NewOverlay returns an overlay loaded with a dump.
@@ -50,12 +61,23 @@ func NewOverlay(dump []Socket) *Overlay {
 		socks:   make(map[uint64]*Entry, len(dump)),
 		byInode: make(map[uint32]uint64, len(dump)),
 	}
+	now := monotonicNow()
 	for i := range dump {
 		s := &dump[i]
 		if s.Cookie == 0 {
 			continue
 		}
 		e := &Entry{Socket: *s, StackID: -1}
+		if s.Timer == timerTimeWait && s.Inode == 0 {
+			// A dumped minisocket: no event will name its cookie; it
+			// ends by time or by a new connection on its 4-tuple.
+			e.Minisock = true
+			e.ExpiresAt = now + uint64(s.Expires)*1_000_000
+			o.seq++
+			o.socks[minisockKey|o.seq] = e
+			o.minisocks++
+			continue
+		}
 		e.EverConnected = s.State != StateClose && s.State != StateBoundInactive && s.State != StateSynSent
 		o.socks[s.Cookie] = e
 		if s.Inode != 0 {
@@ -100,7 +122,7 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 			e.Cookie = k
 			e.Family = uint8(ev.Family)
 			e.Type = ev.Type
-			e.Protocol = uint8(ev.Protocol)
+			e.Protocol = uint16(ev.Protocol)
 			e.State = ev.NewState
 			e.Local, e.Peer = ev.Local, ev.Peer
 			e.NetNS = uint64(ev.NetNS)
@@ -116,20 +138,32 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 		o.byInode[ev.Inode] = k
 		e.addOwner(Owner{PID: ev.PID, FD: ev.FD, Comm: ev.CommString()})
 	case tracer.KindState:
+		if ev.NewState == StateEstablished || ev.NewState == StateSynRecv {
+			// A new connection on a TIME-WAIT 4-tuple ends the minisocket.
+			o.dropMinisock(ev.Local, ev.Peer)
+		}
 		if !known {
 			// First sighting: an accepted child (born in the kernel) or a
 			// socket the dump did not list yet.
 			e = &Entry{StackID: -1}
 			e.Cookie = k
 			e.Family = uint8(ev.Family)
-			e.Protocol = uint8(ev.Protocol)
+			e.Protocol = uint16(ev.Protocol)
 			e.Type = ev.Type
 			e.NetNS = uint64(ev.NetNS)
 			e.Born = ev.TS
 			o.socks[k] = e
 		}
+		if ev.NewState == StateClose && e.Protocol == protoTCP && known && !e.Reset &&
+			(ev.OldState == StateFinWait2 || ev.OldState == StateClosing) {
+			o.addMinisock(e, ev)
+		}
 		e.State = ev.NewState
-		e.Local, e.Peer = ev.Local, ev.Peer
+		// Going to CLOSE the kernel has already given the port back: keep
+		// the last addresses the socket had.
+		if ev.NewState != StateClose || ev.Local.Port() != 0 || !e.Local.IsValid() {
+			e.Local, e.Peer = ev.Local, ev.Peer
+		}
 		if ev.NewState == StateEstablished || ev.NewState == StateListen {
 			e.EverConnected = true
 		}
@@ -144,6 +178,10 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 			o.remove(k, e)
 			return
 		}
+	case tracer.KindReset:
+		if known {
+			e.Reset = true
+		}
 	case tracer.KindDestroy:
 		if !known {
 			o.Unknown++
@@ -156,6 +194,63 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 }
 
 const protoTCP = 6
+
+// TCP_TIMEWAIT_LEN: how long a TIME-WAIT minisocket lives.
+const timeWaitLen = 60_000_000_000
+
+// timerTimeWait is idiag_timer for a minisocket (ss: "timewait").
+const timerTimeWait = 3
+
+// minisockKey marks overlay keys of TIME-WAIT minisockets, whose cookie is
+// unknown until a dump generates one.
+const minisockKey = 1 << 63
+
+// addMinisock records the TIME-WAIT minisocket that tcp_time_wait() puts in
+// the full socket's place. No event announces it: the full socket's
+// FIN-WAIT-2 or CLOSING -> CLOSE transition is how it shows. An orphan
+// (fd already closed) leaving FIN-WAIT-2 becomes a minisocket in substate
+// FIN-WAIT-2 (tcp_close/tcp_rcv_state_process with tcp_fin_timeout <= 60s);
+// otherwise the peer's FIN arrived and it is TIME-WAIT. A received reset
+// (KindReset) takes the socket to CLOSE without one.
+func (o *Overlay) addMinisock(e *Entry, ev *tracer.Event) {
+	sub := StateTimeWait
+	if ev.OldState == StateFinWait2 && e.Released {
+		sub = StateFinWait2
+	}
+	o.seq++
+	tw := &Entry{StackID: -1, Born: ev.TS, Changed: ev.TS, Minisock: true}
+	tw.Family, tw.Type, tw.Protocol = e.Family, e.Type, e.Protocol
+	tw.State, tw.Local, tw.Peer, tw.NetNS = sub, e.Local, e.Peer, e.NetNS
+	tw.Timer = timerTimeWait
+	tw.ExpiresAt = ev.TS + timeWaitLen
+	o.socks[minisockKey|o.seq] = tw
+	o.minisocks++
+}
+
+func (o *Overlay) dropMinisock(local, peer netip.AddrPort) {
+	if o.minisocks == 0 {
+		return
+	}
+	for k, e := range o.socks {
+		if e.Minisock && e.Local == local && e.Peer == peer {
+			delete(o.socks, k)
+			o.minisocks--
+		}
+	}
+}
+
+// Expire drops minisockets whose time is up at now (CLOCK_MONOTONIC ns).
+func (o *Overlay) Expire(now uint64) {
+	if o.minisocks == 0 {
+		return
+	}
+	for k, e := range o.socks {
+		if e.Minisock && e.ExpiresAt <= now {
+			delete(o.socks, k)
+			o.minisocks--
+		}
+	}
+}
 
 func (o *Overlay) remove(k uint64, e *Entry) {
 	delete(o.socks, k)
@@ -181,4 +276,11 @@ func (o *Overlay) Entries() []*Entry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Cookie < out[j].Cookie })
 	return out
+}
+
+// monotonicNow is CLOCK_MONOTONIC in ns, the clock of event timestamps.
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
 }

@@ -42,7 +42,7 @@ func FromInventory(fds []tracer.FD) Owners {
 	o := make(Owners, len(fds))
 	for i := range fds {
 		f := &fds[i]
-		o[f.Inode] = append(o[f.Inode], Owner{PID: f.PID, FD: f.FD, Comm: f.CommString()})
+		o[f.Inode] = append(o[f.Inode], Owner{PID: f.PID, FD: f.FD, Comm: ssComm(f.CommString())})
 	}
 	o.sortLikeSS()
 	return o
@@ -131,19 +131,28 @@ func socketInode(link string) (uint32, bool) {
 	return uint32(n), err == nil
 }
 
-// procComm reads the command name from /proc/PID/stat, between the first
-// '(' and the last ')', as ss does (comm may itself hold parentheses).
+// procComm reads the command name from /proc/PID/stat as ss does.
 func procComm(base string) string {
 	b, err := os.ReadFile(base + "/stat")
 	if err != nil {
 		return ""
 	}
 	s := string(b)
-	i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if i < 0 || j < i {
+	i := strings.IndexByte(s, '(')
+	if i < 0 {
 		return ""
 	}
-	return s[i+1 : j]
+	return ssComm(s[i+1:])
+}
+
+// ssComm cuts a command name at its first ')': ss reads /proc/PID/stat with
+// "%*d (%[^)])", so a comm holding ')' prints cut there. The iterator's
+// comm is cut the same way so that -p prints what ss prints.
+func ssComm(comm string) string {
+	if j := strings.IndexByte(comm, ')'); j >= 0 {
+		return comm[:j]
+	}
+	return comm
 }
 
 // Attach fills each socket's Owners from the table.

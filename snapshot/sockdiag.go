@@ -61,24 +61,44 @@ const (
 	UDiagShowUID     = 0x40
 )
 
-// Sizes of the fixed structures (include/uapi/linux/{netlink,inet_diag,unix_diag}.h).
+// Attributes of inet_diag requests (enum in include/uapi/linux/inet_diag.h).
 const (
-	nlmsgHdrLen     = 16
-	inetDiagReqLen  = 56 // struct inet_diag_req_v2
-	inetDiagMsgLen  = 72 // struct inet_diag_msg
-	unixDiagReqLen  = 24 // struct unix_diag_req
-	unixDiagMsgLen  = 16 // struct unix_diag_msg
-	rtattrHdrLen    = 4
-	recvBufSize     = 64 << 10 // the kernel builds dump skbs of at most ~32 KiB
-	maxDumpTries    = 5
-	dumpRequestSeq  = 1
-	nlmFlagsRequest = unix.NLM_F_REQUEST | unix.NLM_F_DUMP
+	// InetDiagReqProtocol carries, as a u32, a protocol that does not fit
+	// sdiag_protocol (IPPROTO_MPTCP); older kernels ignore it.
+	InetDiagReqProtocol = 3
+)
+
+// Sizes of the fixed structures (include/uapi/linux/{netlink,inet_diag,unix_diag,netlink_diag,packet_diag}.h).
+const (
+	nlmsgHdrLen       = 16
+	inetDiagReqLen    = 56 // struct inet_diag_req_v2
+	inetDiagMsgLen    = 72 // struct inet_diag_msg
+	unixDiagReqLen    = 24 // struct unix_diag_req
+	unixDiagMsgLen    = 16 // struct unix_diag_msg
+	netlinkDiagReqLen = 20 // struct netlink_diag_req
+	netlinkDiagMsgLen = 28 // struct netlink_diag_msg
+	packetDiagReqLen  = 20 // struct packet_diag_req
+	packetDiagMsgLen  = 16 // struct packet_diag_msg
+	rtattrHdrLen      = 4
+	recvBufSize       = 64 << 10 // the kernel builds dump skbs of at most ~32 KiB
+	maxDumpTries      = 5
+	dumpRequestSeq    = 1
+	nlmFlagsRequest   = unix.NLM_F_REQUEST | unix.NLM_F_DUMP
 )
 
 // DumpRequest says what to dump.
 type DumpRequest struct {
-	Family   uint8  // unix.AF_INET, unix.AF_INET6 or unix.AF_UNIX
-	Protocol uint8  // unix.IPPROTO_TCP or IPPROTO_UDP (inet only)
+	// Family is unix.AF_INET, AF_INET6, AF_UNIX, AF_NETLINK or AF_PACKET.
+	// Netlink and packet dumps ask for what ss asks (NetlinkDiagShow,
+	// PacketDiagShow) and list every socket of the namespace: they take
+	// no states.
+	Family uint8
+	// Protocol (inet only): unix.IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW
+	// (raw sockets of every protocol; kernels without CONFIG_INET_RAW_DIAG
+	// answer ENOENT) or IPPROTO_MPTCP. A protocol above 255 goes in an
+	// InetDiagReqProtocol attribute, its low byte in sdiag_protocol, as ss
+	// does.
+	Protocol uint16
 	States   uint32 // bit mask of kernel TCP states (1<<StateListen ...); 0 means all incl. bit 13 (TCP_BOUND_INACTIVE)
 	Ext      uint8  // inet: INET_DIAG_* extension bits to request (1<<(InetDiagInfo-1) etc.); 0 = none
 	UnixShow uint32 // unix: UDIAG_SHOW_* bits beyond NAME|PEER|RQLEN, which are always asked (e.g. VFS|ICONS|MEMINFO|UID)
@@ -118,11 +138,27 @@ func DumpAppend(dst []Socket, req DumpRequest) ([]Socket, error) {
 	if err != nil {
 		return dst, fmt.Errorf("sock_diag dump of %s: %w", what, err)
 	}
-	out, err := dumpWith(openNetlink, dst, req, msg, netns)
+	out, err := dumpWith(openDiag, dst, req, msg, netns)
 	if err != nil {
 		return dst, fmt.Errorf("sock_diag dump of %s: %w", what, err)
 	}
 	return out, nil
+}
+
+// kernelError is an error the kernel answered a dump request with (an
+// NLMSG_ERROR, or an NLMSG_DONE carrying an error), as opposed to a failure
+// on our side of the socket. List tells them apart to fall back (raw) or
+// keep quiet (MPTCP) where ss does.
+type kernelError struct{ err error }
+
+func (e *kernelError) Error() string { return e.err.Error() }
+func (e *kernelError) Unwrap() error { return e.err }
+
+// isKernelError reports whether err is, or wraps, an error the kernel
+// answered a dump request with.
+func isKernelError(err error) bool {
+	var ke *kernelError
+	return errors.As(err, &ke)
 }
 
 // dumpWith runs the dump of req (encoded as msg) through connections from
@@ -166,9 +202,14 @@ func NetNSInode() (uint64, error) {
 	return st.Ino, nil
 }
 
-func dumpName(family, protocol uint8) string {
-	if family == unix.AF_UNIX {
+func dumpName(family uint8, protocol uint16) string {
+	switch family {
+	case unix.AF_UNIX:
 		return "unix"
+	case unix.AF_NETLINK:
+		return "netlink"
+	case unix.AF_PACKET:
+		return "packet"
 	}
 	var p, f string
 	switch protocol {
@@ -182,6 +223,8 @@ func dumpName(family, protocol uint8) string {
 		p = "raw"
 	case unix.IPPROTO_SCTP:
 		p = "sctp"
+	case unix.IPPROTO_MPTCP:
+		p = "mptcp"
 	default:
 		p = fmt.Sprintf("proto%d", protocol)
 	}
@@ -196,8 +239,8 @@ func dumpName(family, protocol uint8) string {
 	return p + "/" + f
 }
 
-// buildRequest encodes the netlink request (nlmsghdr + inet_diag_req_v2 or
-// unix_diag_req) for req.
+// buildRequest encodes the netlink request (nlmsghdr + inet_diag_req_v2,
+// unix_diag_req, netlink_diag_req or packet_diag_req) for req.
 func buildRequest(req DumpRequest) ([]byte, error) {
 	ne := binary.NativeEndian
 	states := req.States
@@ -207,21 +250,48 @@ func buildRequest(req DumpRequest) ([]byte, error) {
 	var b []byte
 	switch req.Family {
 	case unix.AF_INET, unix.AF_INET6:
-		b = make([]byte, nlmsgHdrLen+inetDiagReqLen)
+		n := nlmsgHdrLen + inetDiagReqLen
+		if req.Protocol > 0xff {
+			n += rtattrHdrLen + 4
+		}
+		b = make([]byte, n)
 		r := b[nlmsgHdrLen:]
 		r[0] = req.Family
-		r[1] = req.Protocol
+		// ss puts the low byte of a larger protocol here too (so that a
+		// kernel ignoring the attribute dumps IPPROTO_MPTCP's low byte,
+		// TCP). For IPPROTO_RAW, r[3] (sdiag_raw_protocol) stays 0: raw
+		// sockets of every protocol.
+		r[1] = uint8(req.Protocol)
 		r[2] = req.Ext
 		ne.PutUint32(r[4:], states)
 		// id: ports, addresses and interface zero; cookie INET_DIAG_NOCOOKIE.
 		ne.PutUint32(r[48:], ^uint32(0))
 		ne.PutUint32(r[52:], ^uint32(0))
+		if req.Protocol > 0xff {
+			a := r[inetDiagReqLen:]
+			ne.PutUint16(a, rtattrHdrLen+4)
+			ne.PutUint16(a[2:], InetDiagReqProtocol)
+			ne.PutUint32(a[rtattrHdrLen:], uint32(req.Protocol))
+		}
 	case unix.AF_UNIX:
 		b = make([]byte, nlmsgHdrLen+unixDiagReqLen)
 		r := b[nlmsgHdrLen:]
 		r[0] = unix.AF_UNIX
 		ne.PutUint32(r[4:], states)
 		ne.PutUint32(r[12:], UDiagShowName|UDiagShowPeer|UDiagShowRQLen|req.UnixShow)
+	case unix.AF_NETLINK:
+		b = make([]byte, nlmsgHdrLen+netlinkDiagReqLen)
+		r := b[nlmsgHdrLen:]
+		r[0] = unix.AF_NETLINK
+		r[1] = NDiagProtoAll
+		// ndiag_ino and the cookie zero: every socket.
+		ne.PutUint32(r[8:], NetlinkDiagShow)
+	case unix.AF_PACKET:
+		b = make([]byte, nlmsgHdrLen+packetDiagReqLen)
+		r := b[nlmsgHdrLen:]
+		r[0] = unix.AF_PACKET
+		// sdiag_protocol must be 0; pdiag_ino and the cookie zero.
+		ne.PutUint32(r[8:], PacketDiagShow)
 	default:
 		return nil, fmt.Errorf("building request: unsupported address family %d", req.Family)
 	}
@@ -355,14 +425,14 @@ func walkMessages(b []byte, seq uint32, h dumpHandler) (done bool, restart, err 
 			if code == -int32(unix.ENOBUFS) {
 				return false, unix.ENOBUFS, nil
 			}
-			return false, nil, unix.Errno(-code)
+			return false, nil, &kernelError{unix.Errno(-code)}
 		case unix.NLMSG_DONE:
 			if len(m) >= nlmsgHdrLen+4 {
 				if code := int32(ne.Uint32(m[nlmsgHdrLen:])); code < 0 {
 					if code == -int32(unix.ENOBUFS) {
 						return false, unix.ENOBUFS, nil
 					}
-					return false, nil, fmt.Errorf("dump ended with error: %w", unix.Errno(-code))
+					return false, nil, &kernelError{fmt.Errorf("dump ended with error: %w", unix.Errno(-code))}
 				}
 			}
 			if err := h.message(m); err != nil {
@@ -380,6 +450,10 @@ func walkMessages(b []byte, seq uint32, h dumpHandler) (done bool, restart, err 
 
 // netlinkConn is a NETLINK_SOCK_DIAG socket.
 type netlinkConn struct{ fd int }
+
+// openDiag opens the connection of each dump: openNetlink, or a fake
+// kernel in tests.
+var openDiag = openNetlink
 
 func openNetlink() (dumpConn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
@@ -410,7 +484,7 @@ type decodeHandler struct {
 	base     int
 	out      []Socket
 	family   uint8
-	protocol uint8
+	protocol uint16
 	netns    uint64
 	keepRaw  bool
 	raw      []byte // the messages, back to back, when keepRaw
@@ -443,9 +517,14 @@ func (h *decodeHandler) message(m []byte) error {
 	s := &h.out[len(h.out)-1]
 	*s = Socket{} // dst's spare capacity may hold old rows
 	var err error
-	if h.family == unix.AF_UNIX {
+	switch h.family {
+	case unix.AF_UNIX:
 		err = decodeUnix(s, m[nlmsgHdrLen:], &h.arena)
-	} else {
+	case unix.AF_NETLINK:
+		err = decodeNetlink(s, m[nlmsgHdrLen:], &h.arena)
+	case unix.AF_PACKET:
+		err = decodePacket(s, m[nlmsgHdrLen:], &h.arena)
+	default:
 		err = decodeInet(s, m[nlmsgHdrLen:], h.protocol, &h.arena)
 	}
 	if err != nil {
@@ -512,7 +591,7 @@ func (a *arena) uint32s(p []byte) []uint32 {
 
 // DecodeInet decodes one inet_diag_msg and its attributes (a netlink message
 // payload, after the nlmsghdr) of a dump asked with protocol.
-func DecodeInet(b []byte, protocol uint8) (Socket, error) {
+func DecodeInet(b []byte, protocol uint16) (Socket, error) {
 	var s Socket
 	if err := decodeInet(&s, b, protocol, nil); err != nil {
 		return Socket{}, err
@@ -531,7 +610,7 @@ func DecodeUnix(b []byte) (Socket, error) {
 }
 
 // decodeInet fills the zeroed s from b.
-func decodeInet(s *Socket, b []byte, protocol uint8, a *arena) error {
+func decodeInet(s *Socket, b []byte, protocol uint16, a *arena) error {
 	if len(b) < inetDiagMsgLen {
 		return fmt.Errorf("decoding inet_diag_msg: %d bytes, want at least %d", len(b), inetDiagMsgLen)
 	}
@@ -561,7 +640,7 @@ func decodeInet(s *Socket, b []byte, protocol uint8, a *arena) error {
 	s.Inode = ne.Uint32(b[68:])
 	s.Protocol = protocol
 	switch protocol {
-	case unix.IPPROTO_TCP:
+	case unix.IPPROTO_TCP, unix.IPPROTO_MPTCP:
 		s.Type = unix.SOCK_STREAM
 	case unix.IPPROTO_UDP, unix.IPPROTO_UDPLITE:
 		s.Type = unix.SOCK_DGRAM
@@ -620,7 +699,9 @@ func decodeInet(s *Socket, b []byte, protocol uint8, a *arena) error {
 			if len(p) < 1 {
 				return attrShort("inet_diag_msg", typ, len(p), 1)
 			}
-			s.Protocol = p[0]
+			// ss takes it as the socket's type (raw sockets; the
+			// kernel sends it for SOCK_RAW only).
+			s.Protocol = uint16(p[0])
 		}
 	}
 	return nil

@@ -22,7 +22,7 @@ type want struct {
 	name        string
 	inode       uint32
 	family      uint8
-	protocol    uint8
+	protocol    uint16
 	typ         uint8
 	state       uint8
 	local, peer netip.AddrPort
@@ -109,7 +109,7 @@ func newFixture(t *testing.T) *fixture {
 	keep := func(c interface{ Close() error }) { closers = append(closers, c.Close) }
 	keepFD := func(fd int) { closers = append(closers, func() error { return unix.Close(fd) }) }
 
-	addInet := func(name string, c syscall.Conn, family, protocol, state uint8) {
+	addInet := func(name string, c syscall.Conn, family uint8, protocol uint16, state uint8) {
 		ino, local, peer := connInfo(t, c)
 		if !peer.IsValid() {
 			peer = unspec(family)
@@ -408,7 +408,7 @@ func TestDumpRoot(t *testing.T) {
 	}
 
 	t.Run("ss agrees", func(t *testing.T) {
-		visible := func(socks []Socket, protocol uint8) map[uint32]bool {
+		visible := func(socks []Socket, protocol uint16) map[uint32]bool {
 			m := map[uint32]bool{}
 			for _, s := range socks {
 				// ss 6.1 asks for states 0..11 of SS_ALL (0xfff), not

@@ -109,7 +109,7 @@ func TestDecodeInet(t *testing.T) {
 	tests := []struct {
 		name     string
 		msg      []byte
-		protocol uint8
+		protocol uint16
 		check    func(t *testing.T, s Socket)
 	}{
 		{"v4 fixed fields", baseV4().encode(), unix.IPPROTO_TCP, func(t *testing.T, s Socket) {
@@ -434,8 +434,8 @@ func TestBuildRequest(t *testing.T) {
 		t.Errorf("unix_diag_req\n got % x\nwant % x", b[16:], want)
 	}
 
-	if _, err := buildRequest(DumpRequest{Family: unix.AF_PACKET}); err == nil {
-		t.Error("AF_PACKET: no error")
+	if _, err := buildRequest(DumpRequest{Family: unix.AF_VSOCK}); err == nil {
+		t.Error("AF_VSOCK: no error")
 	}
 }
 
@@ -682,12 +682,18 @@ func intrAttempt() []recvResult {
 
 func TestDumpName(t *testing.T) {
 	for _, tt := range []struct {
-		f, p uint8
+		f    uint8
+		p    uint16
 		want string
 	}{
 		{unix.AF_INET, unix.IPPROTO_TCP, "tcp/ipv4"},
 		{unix.AF_INET6, unix.IPPROTO_UDP, "udp/ipv6"},
 		{unix.AF_UNIX, 0, "unix"},
+		{unix.AF_INET6, unix.IPPROTO_MPTCP, "mptcp/ipv6"},
+		{unix.AF_INET, unix.IPPROTO_RAW, "raw/ipv4"},
+		{unix.AF_NETLINK, 0, "netlink"},
+		{unix.AF_PACKET, 0, "packet"},
+		{unix.AF_INET, 300, "proto300/ipv4"},
 	} {
 		if got := dumpName(tt.f, tt.p); got != tt.want {
 			t.Errorf("dumpName(%d, %d) = %q, want %q", tt.f, tt.p, got, tt.want)

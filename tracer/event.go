@@ -20,6 +20,7 @@ const (
 	KindState   Kind = 3 // TCP state transition
 	KindRelease Kind = 4 // last user reference closed
 	KindDestroy Kind = 5 // TCP socket destroyed
+	KindReset   Kind = 6 // TCP socket received a reset
 )
 
 func (k Kind) String() string {
@@ -34,6 +35,8 @@ func (k Kind) String() string {
 		return "release"
 	case KindDestroy:
 		return "destroy"
+	case KindReset:
+		return "reset"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

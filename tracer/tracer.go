@@ -28,6 +28,7 @@ const (
 	HookSetStateTP  = "tracepoint/sock/inet_sock_set_state"
 	HookSockRelease = "cgroup/sock_release"
 	HookDestroy     = "tp_btf/tcp_destroy_sock"
+	HookReset       = "tp_btf/tcp_receive_reset"
 )
 
 // DefaultRingSize is the ring buffer's size in bytes: at ~120-byte events,
@@ -212,6 +213,7 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 	}
 	attach(HookSockRelease, "sock_release", cgroupLink(ebpf.AttachCgroupInetSockRelease))
 	attach(HookDestroy, "destroy_sock", tracing)
+	attach(HookReset, "receive_reset", tracing)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("attaching BPF programs: %w", err)
 	}

@@ -377,12 +377,24 @@ func ParseState(name string) (uint32, error) {
 	return 0, fmt.Errorf("state %q: unknown state (want established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, closed, close-wait, last-ack, listening, closing, or all, connected, synchronized, bucket, big)", name)
 }
 
-// ListRequest is what ss asks the kernel for this selection: unix sockets
-// first, then UDP, then TCP, each inet table for IPv4 then IPv6 unless the
-// last family option given was -4 (IPv4 only) or -6 (IPv6 only) — ss's
-// inet_show_netlink, quirks included.
+// ListRequest is what ss asks the kernel for this selection, table by table
+// in the order of ss's main(): netlink, packet, unix, raw, udp, tcp, mptcp
+// (each with the early returns of its *_show function). The inet tables
+// (raw's sock_diag dump, udp, tcp, mptcp) come for IPv4 then IPv6 unless
+// the last family option given was -4 (IPv4 only) or -6 (IPv6 only) — ss's
+// inet_show_netlink, quirks included — while raw's /proc fallback reads
+// the file of every selected inet family.
 func (s Selection) ListRequest() snapshot.ListRequest {
 	req := snapshot.ListRequest{States: s.States}
+	// netlink_show and packet_show: their family selected and the CLOSE
+	// state asked (every such socket is listed as UNCONN). packet_show
+	// lists both types whichever of p_raw, p_dgr was selected.
+	if s.Has(Netlink) && s.HasFamily(AFNetlink) && s.HasState(stClose) {
+		req.Netlink = true
+	}
+	if s.DBs&packetDBs != 0 && s.HasFamily(AFPacket) && s.HasState(stClose) {
+		req.Packet = true
+	}
 	if s.HasFamily(AFUnix) && s.DBs&unixDBs != 0 {
 		req.Unix = true
 		for db, typ := range map[DB]uint32{UnixStream: unix.SOCK_STREAM, UnixDgram: unix.SOCK_DGRAM, UnixSeq: unix.SOCK_SEQPACKET} {
@@ -403,19 +415,32 @@ func (s Selection) ListRequest() snapshot.ListRequest {
 	default:
 		fams = []uint8{AFInet, AFInet6}
 	}
+	// ss dumps a family and then drops sockets of families not selected;
+	// asking only for selected ones is the same.
+	var dumpFams []uint8
+	for _, fam := range fams {
+		if s.HasFamily(int(fam)) {
+			dumpFams = append(dumpFams, fam)
+		}
+	}
+	if s.Has(RAW) {
+		req.RawInet = true
+		req.RawFamilies = dumpFams
+		for _, fam := range []uint8{AFInet, AFInet6} {
+			if s.HasFamily(int(fam)) {
+				req.RawProcFamilies = append(req.RawProcFamilies, fam)
+			}
+		}
+	}
 	for _, p := range []struct {
 		db    DB
-		proto uint8
-	}{{UDP, unix.IPPROTO_UDP}, {TCP, unix.IPPROTO_TCP}} {
+		proto uint16
+	}{{UDP, unix.IPPROTO_UDP}, {TCP, unix.IPPROTO_TCP}, {MPTCP, unix.IPPROTO_MPTCP}} {
 		if !s.Has(p.db) {
 			continue
 		}
-		for _, fam := range fams {
-			// ss dumps a family and then drops sockets of families not
-			// selected; asking only for selected ones is the same.
-			if s.HasFamily(int(fam)) {
-				req.Inet = append(req.Inet, snapshot.InetDump{Family: fam, Protocol: p.proto})
-			}
+		for _, fam := range dumpFams {
+			req.Inet = append(req.Inet, snapshot.InetDump{Family: fam, Protocol: p.proto})
 		}
 	}
 	return req

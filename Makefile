@@ -1,0 +1,70 @@
+# sstrace: ss with a memory. `make help` lists the targets.
+#
+# Tests load real BPF programs and open sockets inside network namespaces
+# they create: run them as root (sudo make test).
+
+GO        ?= go
+BINARY    ?= ./sstrace
+ARGS      ?= -tanp
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+STATICCHECK_VERSION := v0.8.2
+# Debian packages the tests and the generate check need.
+DEB_PACKAGES := iproute2 clang llvm bpftool nftables gcc
+
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+
+.PHONY: help deps generate check-generated build run test unit lint fuzz bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages the tests need (only those missing)
+	@missing=""; \
+	for c in ss:iproute2 clang:clang llvm-strip:llvm bpftool:bpftool nft:nftables gcc:gcc; do \
+		command -v $${c%%:*} >/dev/null 2>&1 || missing="$$missing $${c##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+generate: ## rebuild the BPF objects (bpf/*_bpfel.{go,o}) with clang
+	cd bpf && $(GO) generate ./...
+
+check-generated: deps ## fail if the committed BPF objects do not match bpf/*.c
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	cp -r bpf go.mod go.sum $$tmp/ && (cd $$tmp/bpf && $(GO) generate ./...) && \
+	for f in bpf/*_bpfel.go bpf/*_bpfel.o; do \
+		cmp -s $$f $$tmp/$$f || { echo "$$f is stale: run make generate and commit"; exit 1; }; \
+	done && echo "generated BPF objects match bpf/*.c"
+
+build: ## build ./sstrace (no clang needed: generated objects are committed)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/sstrace
+
+run: build ## build and list sockets with their processes (ARGS=-tanp)
+	$(BINARY) $(ARGS)
+
+test: deps check-generated lint ## everything CI runs: generate check, lint, all tests (as root)
+	$(GO) test -count=1 ./...
+
+unit: ## the tests that need no root
+	$(GO) test -count=1 -short ./...
+
+lint: ## gofmt, go vet, staticcheck
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$bad" ] || { echo "gofmt: $$bad"; exit 1; }
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	staticcheck ./...
+
+FUZZTIME ?= 60s
+fuzz: ## run every fuzz target for FUZZTIME each
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./tracer/
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./snapshot/
+	$(GO) test -run='^$$' -fuzz=FuzzParseServices -fuzztime=$(FUZZTIME) ./cmd/sstrace/render/
+
+bench: build ## Go benchmarks of the hot paths
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean: ## remove the built binary
+	rm -f $(BINARY)

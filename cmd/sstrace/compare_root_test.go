@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"sstrace/snapshot/nstest"
+)
+
+// binary is the sstrace built for this test run: tests run it as a user
+// would, inside their network namespace.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sstrace-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "sstrace")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building sstrace: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fixture is a namespace holding one of each kind of socket ss lists.
+type fixture struct {
+	ns      *nstest.NS
+	closers []func()
+}
+
+func (f *fixture) keep(c func()) { f.closers = append(f.closers, c) }
+
+func (f *fixture) close() {
+	for i := len(f.closers) - 1; i >= 0; i-- {
+		f.closers[i]()
+	}
+}
+
+// plainTCP listens without MPTCP (Go's default for listeners since 1.24),
+// so the fd's socket is the TCP socket ss lists.
+func plainTCP(network, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	return lc.Listen(context.Background(), network, addr)
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{ns: nstest.New(t)}
+	t.Cleanup(f.close)
+	dir := t.TempDir()
+	err := f.ns.Do(func() error {
+		// TCP listeners: v4, v6 loopback, dual-stack wildcard, v6only
+		// wildcard, and well-known ports so service names show.
+		var lns []net.Listener
+		for _, a := range [][2]string{
+			{"tcp4", "127.0.0.1:22"}, {"tcp4", "127.0.0.2:0"}, {"tcp6", "[::1]:80"},
+			{"tcp", ":8080"}, {"tcp4", "0.0.0.0:443"},
+		} {
+			ln, err := plainTCP(a[0], a[1])
+			if err != nil {
+				return fmt.Errorf("listen %s %s: %w", a[0], a[1], err)
+			}
+			f.keep(func() { ln.Close() })
+			lns = append(lns, ln)
+		}
+		v6only, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		f.keep(func() { unix.Close(v6only) })
+		unix.SetsockoptInt(v6only, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
+		if err := unix.Bind(v6only, &unix.SockaddrInet6{Port: 9090}); err != nil {
+			return err
+		}
+		if err := unix.Listen(v6only, 8); err != nil {
+			return err
+		}
+		// Established pairs: v4, v6, and v4-mapped through the dual-stack
+		// listener.
+		for _, d := range [][2]string{
+			{"tcp4", lns[0].Addr().String()}, {"tcp6", lns[2].Addr().String()},
+			{"tcp4", "127.0.0.3:8080"},
+		} {
+			c, err := net.Dial(d[0], d[1])
+			if err != nil {
+				return fmt.Errorf("dial %s: %w", d[1], err)
+			}
+			f.keep(func() { c.Close() })
+		}
+		// UDP: unconnected v4 and v6, a connected pair.
+		for _, a := range [][2]string{{"udp4", "127.0.0.1:53"}, {"udp6", "[::1]:0"}} {
+			c, err := net.ListenPacket(a[0], a[1])
+			if err != nil {
+				return err
+			}
+			f.keep(func() { c.Close() })
+		}
+		uc, err := net.Dial("udp4", "127.0.0.1:53")
+		if err != nil {
+			return err
+		}
+		f.keep(func() { uc.Close() })
+		// Unix: a stream listener with a connection, a bound dgram socket, an
+		// abstract listener, an unnamed pair, a seqpacket pair.
+		path := filepath.Join(dir, "stream.sock")
+		ul, err := net.Listen("unix", path)
+		if err != nil {
+			return err
+		}
+		f.keep(func() { ul.Close() })
+		ucn, err := net.Dial("unix", path)
+		if err != nil {
+			return err
+		}
+		f.keep(func() { ucn.Close() })
+		ud, err := net.ListenPacket("unixgram", filepath.Join(dir, "dgram.sock"))
+		if err != nil {
+			return err
+		}
+		f.keep(func() { ud.Close() })
+		ua, err := net.Listen("unix", "@sstrace-test-"+filepath.Base(dir))
+		if err != nil {
+			return err
+		}
+		f.keep(func() { ua.Close() })
+		for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_SEQPACKET, unix.SOCK_DGRAM} {
+			pair, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			f.keep(func() { unix.Close(pair[0]); unix.Close(pair[1]) })
+		}
+		// Accept the TCP and unix connections so both ends are held.
+		for _, ln := range append(lns, ul) {
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					f.keep(func() { c.Close() })
+				}
+			}()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+var (
+	spaces = regexp.MustCompile(`\s+`)
+	// Timer values tick between two runs; names and retransmits must match.
+	timerValue = regexp.MustCompile(`timer:\(([a-z_]+),[^,]+,`)
+)
+
+// normalize collapses whitespace in each line and blanks timer values.
+func normalize(out []byte) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		l = timerValue.ReplaceAllString(l, "timer:($1,_,")
+		lines = append(lines, strings.TrimSpace(spaces.ReplaceAllString(l, " ")))
+	}
+	return lines
+}
+
+// waitAccepted returns once ss sees every connection's server side, so
+// the two tools look at the same, settled set of sockets.
+func (f *fixture) settle(t *testing.T) {
+	t.Helper()
+	for i := 0; ; i++ {
+		out, err := f.ns.Output("ss", "-Htan", "state", "syn-recv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(strings.TrimSpace(string(out))) == 0 {
+			return
+		}
+		if i > 1000 {
+			t.Fatalf("connections still in SYN-RECV: %s", out)
+		}
+	}
+}
+
+func TestListingMatchesSS(t *testing.T) {
+	f := newFixture(t)
+	f.settle(t)
+	for _, args := range [][]string{
+		{},
+		{"-tan"},
+		{"-uan"},
+		{"-xa"},
+		{"-tlnp"},
+		{"-tanep"},
+		{"-4"},
+		{"-6"},
+		{"-H"},
+		{"-t"},
+		{"-ta"},
+		{"-tl"},
+		{"-ua"},
+		{"-x"},
+		{"-xl"},
+		{"-an4"},
+		{"-an6"},
+		{"-tn", "state", "established"},
+		{"-tn", "exclude", "listening"},
+		{"-tan", "state", "connected"},
+		{"-Htuna"},
+		{"-xae"},
+		{"-uanp"},
+		{"-t", "-6", "-4", "-an"},
+		{"-A", "tcp,udp", "-n"},
+		{"-A", "all,!tcp", "-n"},
+		{"-A", "unix_stream", "-a"},
+		{"-f", "inet", "-ln"},
+		{"-f", "inet6", "-an"},
+		{"-f", "unix", "-a"},
+		{"-tano"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			want, err := f.ns.Output("ss", args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := f.ns.Output(binary, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, g := normalize(want), normalize(got)
+			if strings.Join(w, "\n") != strings.Join(g, "\n") {
+				t.Errorf("sstrace %s differs from ss\n--- ss\n%s\n--- sstrace\n%s", strings.Join(args, " "), want, got)
+			}
+			if len(w) < 2 && !(len(args) > 0 && strings.Contains(args[0], "H")) {
+				t.Errorf("ss %v printed no socket: the fixture does not exercise it", args)
+			}
+		})
+	}
+}
+
+// -j holds the same sockets as the table, with identity and owners.
+func TestJSONListing(t *testing.T) {
+	f := newFixture(t)
+	f.settle(t)
+	table, err := f.ns.Output("ss", "-Htanep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.ns.Output(binary, "-tanep", "-j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Sockets []struct {
+			Netid  string `json:"netid"`
+			State  string `json:"state"`
+			Inode  uint32 `json:"inode"`
+			Cookie uint64 `json:"cookie"`
+			NetNS  uint64 `json:"netns"`
+			Owners []struct {
+				PID  uint32 `json:"pid"`
+				FD   uint32 `json:"fd"`
+				Comm string `json:"comm"`
+			} `json:"owners"`
+		} `json:"sockets"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("sstrace -j output does not parse: %v\n%s", err, out)
+	}
+	rows := normalize(table)
+	if len(doc.Sockets) != len(rows) {
+		t.Fatalf("JSON has %d sockets, ss lists %d", len(doc.Sockets), len(rows))
+	}
+	inodes := regexp.MustCompile(`ino:(\d+) sk:([0-9a-f]+)`)
+	for i, s := range doc.Sockets {
+		m := inodes.FindStringSubmatch(rows[i])
+		if m == nil || m[1] != fmt.Sprint(s.Inode) || m[2] != fmt.Sprintf("%x", s.Cookie) {
+			t.Errorf("socket %d: JSON inode %d cookie %x, ss row %q", i, s.Inode, s.Cookie, rows[i])
+		}
+		if s.NetNS != f.ns.Inode() {
+			t.Errorf("socket %d: netns %d, want %d", i, s.NetNS, f.ns.Inode())
+		}
+		if s.Inode != 0 && (len(s.Owners) == 0 || s.Owners[0].PID != uint32(os.Getpid())) {
+			t.Errorf("socket %d (inode %d): owners %+v, want this test (pid %d)", i, s.Inode, s.Owners, os.Getpid())
+		}
+	}
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"sstrace/cmd/sstrace/render"
+	"sstrace/snapshot"
+	"sstrace/snapshot/filter"
+	"sstrace/tracer"
+)
+
+// ssVersion is the ss whose output sstrace reproduces.
+const ssVersion = "iproute2-6.1.0"
+
+// listFlags are ss's options.
+type listFlags struct {
+	numeric, resolve, options, extended, memory, processes, info bool
+	summary, noHeader, oneline, json, version                    bool
+	tcp, udp, dccp, raw, unixSock, packet, all, listening        bool
+	ipv4, ipv6                                                   bool
+	families, queries                                            []string
+	diag, filterFile                                             string
+}
+
+func newRootCmd(rawArgs []string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var f listFlags
+	cmd := &cobra.Command{
+		Use:   "sstrace [OPTIONS] [FILTER]",
+		Short: "ss with a memory: list sockets like ss, trace their lives with BPF",
+		Long: `sstrace lists sockets exactly like iproute2's ss (same options, filter language,
+columns and output), and with BPF underneath records each socket's birth, state
+transitions and death.
+
+Listing (as ss):
+  sstrace                  connected sockets of every kind (ss's default)
+  sstrace -tan             all TCP sockets, numeric
+  sstrace -tlnp            listening TCP sockets with their processes
+  sstrace -x               unix sockets
+  sstrace -tanep -j        the same as JSON, with cookie, inode, netns and owners
+
+Owners (-p) come from a BPF iterator over every process's file table: one pass
+in the kernel instead of ss's walk of /proc. Without BPF privileges sstrace
+falls back to /proc, as ss does.`,
+		Example: `  sstrace -tan state established
+  sstrace -t -4 -l -n -p
+  sstrace -A unix_stream -a`,
+		Args:          cobra.ArbitraryArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.version {
+				fmt.Fprintf(stdout, "sstrace %s (ss utility compatible with %s)\n", version, ssVersion)
+				return nil
+			}
+			return runList(cmd, stdout, stderr, &f, selectionOrder(rawArgs), args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SortFlags = false
+	fl.BoolVarP(&f.numeric, "numeric", "n", false, "don't resolve service names")
+	fl.BoolVarP(&f.resolve, "resolve", "r", false, "resolve host names")
+	fl.BoolVarP(&f.all, "all", "a", false, "display all sockets (listening and not)")
+	fl.BoolVarP(&f.listening, "listening", "l", false, "display listening sockets")
+	fl.BoolVarP(&f.options, "options", "o", false, "show timer information")
+	fl.BoolVarP(&f.extended, "extended", "e", false, "show detailed socket information (uid, inode, cookie)")
+	fl.BoolVarP(&f.memory, "memory", "m", false, "show socket memory usage")
+	fl.BoolVarP(&f.processes, "processes", "p", false, "show the processes using each socket")
+	fl.BoolVarP(&f.info, "info", "i", false, "show internal TCP information")
+	fl.BoolVarP(&f.summary, "summary", "s", false, "show socket usage summary")
+	fl.BoolVarP(&f.ipv4, "ipv4", "4", false, "display only IP version 4 sockets")
+	fl.BoolVarP(&f.ipv6, "ipv6", "6", false, "display only IP version 6 sockets")
+	fl.BoolVarP(&f.packet, "packet", "0", false, "display PACKET sockets")
+	fl.BoolVarP(&f.tcp, "tcp", "t", false, "display TCP sockets")
+	fl.BoolVarP(&f.udp, "udp", "u", false, "display UDP sockets")
+	fl.BoolVarP(&f.dccp, "dccp", "d", false, "display DCCP sockets")
+	fl.BoolVarP(&f.raw, "raw", "w", false, "display RAW sockets")
+	fl.BoolVarP(&f.unixSock, "unix", "x", false, "display Unix domain sockets")
+	fl.StringArrayVarP(&f.families, "family", "f", nil, "display sockets of type FAMILY: unix, inet, inet6, link, netlink")
+	fl.StringArrayVarP(&f.queries, "query", "A", nil, "socket tables to show: all, inet, tcp, udp, raw, unix, packet, netlink, ... (comma list, ! excludes)")
+	fl.StringArrayVar(&f.queries, "socket", nil, "alias of --query")
+	fl.StringVarP(&f.diag, "diag", "D", "", "dump raw information about TCP sockets to FILE")
+	fl.StringVarP(&f.filterFile, "filter", "F", "", "read filter information from FILE (- for standard input)")
+	fl.BoolVarP(&f.noHeader, "no-header", "H", false, "suppress the header line")
+	fl.BoolVarP(&f.oneline, "oneline", "O", false, "print each socket's data on a single line")
+	fl.BoolVarP(&f.json, "json", "j", false, "print JSON: one document for a listing")
+	fl.BoolVarP(&f.version, "version", "V", false, "print the version")
+	fl.MarkHidden("socket")
+	return cmd
+}
+
+// selectionOrder lists ss's order-sensitive options in command-line order:
+// ss's result depends on it (-a -l differs from -l -a; the last family
+// option decides which inet families are dumped).
+func selectionOrder(args []string) []filter.Opt {
+	long := map[string]string{
+		"tcp": "t", "udp": "u", "dccp": "d", "raw": "w", "unix": "x", "packet": "0",
+		"ipv4": "4", "ipv6": "6", "all": "a", "listening": "l", "family": "f",
+		"query": "A", "socket": "A",
+	}
+	withArg := map[byte]bool{'f': true, 'A': true, 'D': true, 'F': true}
+	var out []filter.Opt
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return out
+		case strings.HasPrefix(a, "--"):
+			name, val, hasVal := strings.Cut(a[2:], "=")
+			letter, ok := long[name]
+			if !ok {
+				if name == "diag" || name == "filter" {
+					if !hasVal {
+						i++
+					}
+				}
+				continue
+			}
+			if letter == "f" || letter == "A" {
+				if !hasVal && i+1 < len(args) {
+					i++
+					val = args[i]
+				}
+			}
+			out = append(out, filter.Opt{Name: letter, Arg: val})
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			for j := 1; j < len(a); j++ {
+				c := a[j]
+				if withArg[c] {
+					val := a[j+1:]
+					if val == "" && i+1 < len(args) {
+						i++
+						val = args[i]
+					}
+					if c == 'f' || c == 'A' {
+						out = append(out, filter.Opt{Name: string(c), Arg: val})
+					}
+					break
+				}
+				if strings.IndexByte("tudwxS0M46al", c) >= 0 {
+					out = append(out, filter.Opt{Name: string(c)})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// splitStates takes ss's leading `state X` / `exclude X` arguments off the
+// filter.
+func splitStates(args []string) ([]filter.StateArg, []string, error) {
+	var states []filter.StateArg
+	for len(args) > 0 {
+		var excl bool
+		switch args[0] {
+		case "state":
+		case "exclude", "excl":
+			excl = true
+		default:
+			return states, args, nil
+		}
+		if len(args) < 2 {
+			return nil, nil, fmt.Errorf("filter: %q needs a state name after it", args[0])
+		}
+		states = append(states, filter.StateArg{Name: args[1], Exclude: excl})
+		args = args[2:]
+	}
+	return states, nil, nil
+}
+
+// notYet names options whose output sstrace does not reproduce yet: an
+// honest error beats a listing that silently differs from ss.
+func notYet(f *listFlags) error {
+	var missing []string
+	for _, o := range []struct {
+		set  bool
+		name string
+	}{
+		{f.memory, "-m"}, {f.info, "-i"}, {f.summary, "-s"}, {f.diag != "", "-D"},
+		{f.filterFile != "", "-F"}, {f.packet, "-0"}, {f.raw, "-w"}, {f.dccp, "-d"},
+	} {
+		if o.set {
+			missing = append(missing, o.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: not implemented yet in this version of sstrace", strings.Join(missing, " "))
+	}
+	return nil
+}
+
+func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order []filter.Opt, args []string) error {
+	if err := notYet(f); err != nil {
+		return err
+	}
+	stateArgs, expr, err := splitStates(args)
+	if err != nil {
+		return err
+	}
+	if len(expr) > 0 {
+		return fmt.Errorf("filter %q: filter expressions are not implemented yet in this version of sstrace (state/exclude are)", strings.Join(expr, " "))
+	}
+	sel, err := filter.Select(order, stateArgs)
+	if err != nil {
+		return err
+	}
+	// ss's answers when nothing can match (printed to stderr, exit 0).
+	switch {
+	case sel.DBs == 0:
+		fmt.Fprintln(stderr, "sstrace: no socket tables to show with such filter.")
+		return nil
+	case sel.Families == 0:
+		fmt.Fprintln(stderr, "sstrace: no families to show with such filter.")
+		return nil
+	case sel.States == 0:
+		fmt.Fprintln(stderr, "sstrace: no socket states to show with such filter.")
+		return nil
+	}
+
+	req := sel.ListRequest()
+	req.Details = f.extended
+	socks, err := snapshot.List(req)
+	if err != nil {
+		return err
+	}
+	if f.processes {
+		cookie, err := tracer.NetNSCookie("")
+		if err != nil {
+			return err
+		}
+		owners, src, why, err := snapshot.TakeOwners(cookie)
+		if err != nil {
+			return fmt.Errorf("finding socket owners: %w", err)
+		}
+		if src != snapshot.OwnersBPF && !snapshot.IsPermission(why) {
+			fmt.Fprintf(stderr, "sstrace: owners from %s, not BPF: %v\n", src, why)
+		}
+		owners.Attach(socks)
+	}
+
+	opt := render.Options{
+		ShowNetid: sel.ShowNetid(),
+		ShowState: sel.ShowState(),
+		Header:    !f.noHeader,
+		Numeric:   f.numeric,
+		Resolve:   f.resolve,
+		Options:   f.options || f.extended,
+		Extended:  f.extended,
+		Processes: f.processes,
+		Oneline:   f.oneline,
+	}
+	if !f.numeric {
+		// Like ss, a missing /etc/services just means numeric ports.
+		if svc, err := render.LoadServices("/etc/services"); err == nil {
+			opt.Services = svc
+		}
+	}
+	w := bufio.NewWriterSize(stdout, 64<<10)
+	if f.json {
+		err = render.JSON(w, socks, opt)
+	} else {
+		opt.ScreenWidth = screenWidth(stdout)
+		err = render.Table(w, socks, opt)
+	}
+	if err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	if err := w.Flush(); err != nil && !errors.Is(err, unix.EPIPE) {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	return nil
+}
+
+// screenWidth is the terminal's width when stdout is one, else 0 (ss then
+// prints compact columns).
+func screenWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 {
+		return 0
+	}
+	return int(ws.Col)
+}
