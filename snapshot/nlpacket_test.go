@@ -312,18 +312,21 @@ func TestBuildRequestOtherTables(t *testing.T) {
 
 func TestDiagStructSizes(t *testing.T) {
 	// Layouts of include/uapi/linux/{netlink,packet}_diag.h.
+	//lint:ignore U1000 a layout mirror: only its size is used
 	type netlinkDiagReq struct {
 		family, protocol uint8
 		pad              uint16
 		ino, show        uint32
 		cookie           [2]uint32
 	}
+	//lint:ignore U1000 a layout mirror: only its size is used
 	type netlinkDiagMsg struct {
 		family, typ, protocol, state uint8
 		portid, dstPortid, dstGroup  uint32
 		ino                          uint32
 		cookie                       [2]uint32
 	}
+	//lint:ignore U1000 a layout mirror: only its size is used
 	type packetDiagMsg struct {
 		family, typ uint8
 		num         uint16

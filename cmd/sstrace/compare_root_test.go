@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -14,12 +15,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"sstrace/snapshot"
 	"sstrace/snapshot/nstest"
 )
 
-// binary is the sstrace built for this test run: tests run it as a user
+// sstraceBin is the sstrace built for this test run: tests run it as a user
 // would, inside their network namespace.
-var binary string
+var sstraceBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sstrace-test")
@@ -27,8 +29,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "sstrace")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	sstraceBin = filepath.Join(dir, "sstrace")
+	out, err := exec.Command("go", "build", "-o", sstraceBin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building sstrace: %v\n%s", err, out)
 		os.Exit(1)
@@ -242,7 +244,7 @@ func TestListingMatchesSS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := f.ns.Output(binary, args...)
+			got, err := f.ns.Output(sstraceBin, args...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,7 +267,7 @@ func TestJSONListing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := f.ns.Output(binary, "-tanep", "-j")
+	out, err := f.ns.Output(sstraceBin, "-tanep", "-j")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,5 +304,62 @@ func TestJSONListing(t *testing.T) {
 		if s.Inode != 0 && (len(s.Owners) == 0 || s.Owners[0].PID != uint32(os.Getpid())) {
 			t.Errorf("socket %d (inode %d): owners %+v, want this test (pid %d)", i, s.Inode, s.Owners, os.Getpid())
 		}
+	}
+}
+
+// -D writes the raw TCP sock_diag messages: they decode to the sockets ss
+// lists, and the file appears only whole, mode 0600.
+func TestDiagDump(t *testing.T) {
+	f := newFixture(t)
+	f.settle(t)
+	dest := filepath.Join(t.TempDir(), "tcp.diag")
+	if _, err := f.ns.Output(sstraceBin, "-ta", "-D", dest); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(dest)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	var got []string
+	dones := 0
+	for b := raw; len(b) >= 16; {
+		n := int(binary.NativeEndian.Uint32(b))
+		typ := binary.NativeEndian.Uint16(b[4:])
+		if n < 16 || n > len(b) {
+			t.Fatalf("bad message length %d", n)
+		}
+		switch typ {
+		case unix.NLMSG_DONE:
+			dones++
+		case unix.SOCK_DIAG_BY_FAMILY:
+			s, err := snapshot.DecodeInet(b[16:n], unix.IPPROTO_TCP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%d", s.Inode))
+		}
+		b = b[(n+3)&^3:]
+	}
+	if dones != 2 {
+		t.Errorf("%d NLMSG_DONE, want 2 (IPv4 and IPv6 dumps)", dones)
+	}
+	out, err := f.ns.Output("ss", "-Htae")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, m := range regexp.MustCompile(`ino:(\d+)`).FindAllStringSubmatch(string(out), -1) {
+		want = append(want, m[1])
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("-D holds inodes %v, ss lists %v", got, want)
+	}
+	// The same destination again is refused without --force.
+	if _, err := f.ns.Output(sstraceBin, "-ta", "-D", dest); err == nil {
+		t.Error("-D replaced an existing file without --force")
 	}
 }

@@ -28,6 +28,7 @@ type listFlags struct {
 	ipv4, ipv6                                                   bool
 	families, queries                                            []string
 	diag, filterFile                                             string
+	force                                                        bool
 }
 
 func newRootCmd(rawArgs []string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -88,6 +89,7 @@ falls back to /proc, as ss does.`,
 	fl.StringArrayVar(&f.queries, "socket", nil, "alias of --query")
 	fl.StringVarP(&f.diag, "diag", "D", "", "dump raw information about TCP sockets to FILE")
 	fl.StringVarP(&f.filterFile, "filter", "F", "", "read filter information from FILE (- for standard input)")
+	fl.BoolVar(&f.force, "force", false, "replace an existing output file (-D)")
 	fl.BoolVarP(&f.noHeader, "no-header", "H", false, "suppress the header line")
 	fl.BoolVarP(&f.oneline, "oneline", "O", false, "print each socket's data on a single line")
 	fl.BoolVarP(&f.json, "json", "j", false, "print JSON: one document for a listing")
@@ -183,7 +185,7 @@ func notYet(f *listFlags) error {
 		set  bool
 		name string
 	}{
-		{f.memory, "-m"}, {f.info, "-i"}, {f.summary, "-s"}, {f.diag != "", "-D"},
+		{f.memory, "-m"}, {f.info, "-i"}, {f.summary, "-s"},
 		{f.filterFile != "", "-F"}, {f.packet, "-0"}, {f.raw, "-w"}, {f.dccp, "-d"},
 	} {
 		if o.set {
@@ -224,6 +226,9 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 		return nil
 	}
 
+	if f.diag != "" {
+		return dumpTCPDiag(stdout, stderr, sel, f.diag, f.force)
+	}
 	req := sel.ListRequest()
 	req.Details = f.extended
 	socks, err := snapshot.List(req)
@@ -290,4 +295,50 @@ func screenWidth(w io.Writer) int {
 		return 0
 	}
 	return int(ws.Col)
+}
+
+// dumpTCPDiag writes the raw sock_diag messages of the TCP dump (ss -D):
+// each netlink message padded to 4 bytes, NLMSG_DONE included, as ss
+// writes the datagrams it receives. Like ss, it runs before any filter
+// expression is looked at.
+func dumpTCPDiag(stdout, stderr io.Writer, sel filter.Selection, dest string, force bool) error {
+	if !sel.Has(filter.TCP) {
+		fmt.Fprintln(stderr, "sstrace: tcpdiag dump requested and no tcp in filter.")
+		return nil
+	}
+	full := sel.ListRequest()
+	req := snapshot.ListRequest{States: full.States}
+	for _, d := range full.Inet {
+		if d.Protocol == unix.IPPROTO_TCP {
+			req.Inet = append(req.Inet, d)
+		}
+	}
+	var (
+		w   io.Writer = stdout
+		out *outFile
+		err error
+	)
+	if dest != "-" {
+		if out, err = createOutFile(dest, force); err != nil {
+			return err
+		}
+		defer out.Abort()
+		w = out
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var pad [4]byte
+	req.Raw = func(msg []byte) {
+		bw.Write(msg)
+		bw.Write(pad[:(4-len(msg)%4)%4])
+	}
+	if _, err := snapshot.List(req); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	if out != nil {
+		return out.Commit()
+	}
+	return nil
 }
