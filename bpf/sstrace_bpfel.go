@@ -19,6 +19,7 @@ type SstraceEvent struct {
 	Cookie   uint64
 	Skaddr   uint64
 	SinceNs  uint64
+	UserRet  uint64
 	Netns    uint32
 	Pid      uint32
 	CurPid   uint32
@@ -51,7 +52,7 @@ type SstraceInvRec struct {
 	Type     uint16
 	Protocol uint16
 	State    uint8
-	Pad      uint8
+	Flags    uint8
 	Comm     [16]int8
 }
 
@@ -69,10 +70,12 @@ type SstraceSockInfo struct {
 const (
 	SstraceMapDrops             = "drops"
 	SstraceMapEvents            = "events"
+	SstraceMapPids              = "pids"
 	SstraceMapSocks             = "socks"
 	SstraceMapStacks            = "stacks"
 	SstraceProgDestroySock      = "destroy_sock"
 	SstraceProgInventory        = "inventory"
+	SstraceProgProcessFork      = "process_fork"
 	SstraceProgReceiveReset     = "receive_reset"
 	SstraceProgSetStateBtf      = "set_state_btf"
 	SstraceProgSetStateTp       = "set_state_tp"
@@ -81,6 +84,7 @@ const (
 	SstraceProgSysExitAccept    = "sys_exit_accept"
 	SstraceProgSysExitAccept4   = "sys_exit_accept4"
 	SstraceProgSysExitSocket    = "sys_exit_socket"
+	SstraceVarFollowPids        = "follow_pids"
 	SstraceVarTargetNetnsCookie = "target_netns_cookie"
 	SstraceVarUnusedEvent       = "unused_event"
 	SstraceVarUnusedInvRec      = "unused_inv_rec"
@@ -131,6 +135,7 @@ type SstraceSpecs struct {
 type SstraceProgramSpecs struct {
 	DestroySock    *ebpf.ProgramSpec `ebpf:"destroy_sock"`
 	Inventory      *ebpf.ProgramSpec `ebpf:"inventory"`
+	ProcessFork    *ebpf.ProgramSpec `ebpf:"process_fork"`
 	ReceiveReset   *ebpf.ProgramSpec `ebpf:"receive_reset"`
 	SetStateBtf    *ebpf.ProgramSpec `ebpf:"set_state_btf"`
 	SetStateTp     *ebpf.ProgramSpec `ebpf:"set_state_tp"`
@@ -147,6 +152,7 @@ type SstraceProgramSpecs struct {
 type SstraceMapSpecs struct {
 	Drops  *ebpf.MapSpec `ebpf:"drops"`
 	Events *ebpf.MapSpec `ebpf:"events"`
+	Pids   *ebpf.MapSpec `ebpf:"pids"`
 	Socks  *ebpf.MapSpec `ebpf:"socks"`
 	Stacks *ebpf.MapSpec `ebpf:"stacks"`
 }
@@ -155,6 +161,7 @@ type SstraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SstraceVariableSpecs struct {
+	FollowPids        *ebpf.VariableSpec `ebpf:"follow_pids"`
 	TargetNetnsCookie *ebpf.VariableSpec `ebpf:"target_netns_cookie"`
 	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedInvRec      *ebpf.VariableSpec `ebpf:"unused_inv_rec"`
@@ -183,6 +190,7 @@ func (o *SstraceObjects) Close() error {
 type SstraceMaps struct {
 	Drops  *ebpf.Map `ebpf:"drops"`
 	Events *ebpf.Map `ebpf:"events"`
+	Pids   *ebpf.Map `ebpf:"pids"`
 	Socks  *ebpf.Map `ebpf:"socks"`
 	Stacks *ebpf.Map `ebpf:"stacks"`
 }
@@ -191,6 +199,7 @@ func (m *SstraceMaps) Close() error {
 	return _SstraceClose(
 		m.Drops,
 		m.Events,
+		m.Pids,
 		m.Socks,
 		m.Stacks,
 	)
@@ -200,6 +209,7 @@ func (m *SstraceMaps) Close() error {
 //
 // It can be passed to LoadSstraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SstraceVariables struct {
+	FollowPids        *ebpf.Variable `ebpf:"follow_pids"`
 	TargetNetnsCookie *ebpf.Variable `ebpf:"target_netns_cookie"`
 	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
 	UnusedInvRec      *ebpf.Variable `ebpf:"unused_inv_rec"`
@@ -212,6 +222,7 @@ type SstraceVariables struct {
 type SstracePrograms struct {
 	DestroySock    *ebpf.Program `ebpf:"destroy_sock"`
 	Inventory      *ebpf.Program `ebpf:"inventory"`
+	ProcessFork    *ebpf.Program `ebpf:"process_fork"`
 	ReceiveReset   *ebpf.Program `ebpf:"receive_reset"`
 	SetStateBtf    *ebpf.Program `ebpf:"set_state_btf"`
 	SetStateTp     *ebpf.Program `ebpf:"set_state_tp"`
@@ -226,6 +237,7 @@ func (p *SstracePrograms) Close() error {
 	return _SstraceClose(
 		p.DestroySock,
 		p.Inventory,
+		p.ProcessFork,
 		p.ReceiveReset,
 		p.SetStateBtf,
 		p.SetStateTp,

@@ -45,6 +45,7 @@ func (k Kind) String() string {
 const (
 	flagOwnerKnown = 1
 	flagNoCookie   = 2
+	flagExiting    = 4
 )
 
 // Event is one decoded tracer event.
@@ -66,10 +67,17 @@ type Event struct {
 	Comm       [16]byte
 	OwnerKnown bool
 	NoCookie   bool
+	// Exiting (release only): the owner was exiting, so the socket stayed
+	// open until the process ended.
+	Exiting bool
 
 	FD      uint32 // birth and accept
 	Inode   uint32 // birth and accept
 	StackID int32  // birth: user stack in the stacks map; <0 none
+	// UserRet is, for a birth, the word at the user stack pointer at the
+	// syscall: the caller's return address when the syscall wrapper set up
+	// no frame (glibc's socket()), which a frame-pointer walk misses.
+	UserRet uint64
 
 	Family   uint16
 	Protocol uint16 // IPPROTO_TCP, or IPPROTO_MPTCP for an MPTCP socket's fd
@@ -99,6 +107,7 @@ var (
 	offCookie   = unsafe.Offsetof(bpf.SstraceEvent{}.Cookie)
 	offSKAddr   = unsafe.Offsetof(bpf.SstraceEvent{}.Skaddr)
 	offSince    = unsafe.Offsetof(bpf.SstraceEvent{}.SinceNs)
+	offUserRet  = unsafe.Offsetof(bpf.SstraceEvent{}.UserRet)
 	offNetNS    = unsafe.Offsetof(bpf.SstraceEvent{}.Netns)
 	offPID      = unsafe.Offsetof(bpf.SstraceEvent{}.Pid)
 	offCurPID   = unsafe.Offsetof(bpf.SstraceEvent{}.CurPid)
@@ -143,6 +152,7 @@ func Decode(b []byte, ev *Event) error {
 		FD:       ne.Uint32(b[offFD:]),
 		Inode:    ne.Uint32(b[offIno:]),
 		StackID:  int32(ne.Uint32(b[offStackID:])),
+		UserRet:  ne.Uint64(b[offUserRet:]),
 		Family:   ne.Uint16(b[offFamily:]),
 		Protocol: ne.Uint16(b[offProtocol:]),
 		Type:     b[offType],
@@ -152,6 +162,7 @@ func Decode(b []byte, ev *Event) error {
 	flags := b[offFlags]
 	ev.OwnerKnown = flags&flagOwnerKnown != 0
 	ev.NoCookie = flags&flagNoCookie != 0
+	ev.Exiting = flags&flagExiting != 0
 	copy(ev.Comm[:], b[offComm:offComm+16])
 	sport, dport := ne.Uint16(b[offSport:]), ne.Uint16(b[offDport:])
 	switch ev.Family {

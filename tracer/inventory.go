@@ -25,7 +25,10 @@ type FD struct {
 	Type     uint16
 	Protocol uint16
 	State    uint8
-	Comm     [16]byte
+	// WasUsed: a TCP socket that once reached ESTABLISHED (it has a
+	// receive sequence) or had listen() called on it.
+	WasUsed bool
+	Comm    [16]byte
 }
 
 // CommString is Comm up to its first NUL.
@@ -35,6 +38,9 @@ func (f *FD) CommString() string {
 	}
 	return string(f.Comm[:])
 }
+
+// invWasUsed is INV_WAS_USED in bpf/sstrace.bpf.c.
+const invWasUsed = 1
 
 // invRecSize is the size of struct inv_rec.
 const invRecSize = int(unsafe.Sizeof(bpf.SstraceInvRec{}))
@@ -49,6 +55,7 @@ var (
 	invType     = unsafe.Offsetof(bpf.SstraceInvRec{}.Type)
 	invProtocol = unsafe.Offsetof(bpf.SstraceInvRec{}.Protocol)
 	invState    = unsafe.Offsetof(bpf.SstraceInvRec{}.State)
+	invFlags    = unsafe.Offsetof(bpf.SstraceInvRec{}.Flags)
 	invComm     = unsafe.Offsetof(bpf.SstraceInvRec{}.Comm)
 )
 
@@ -70,6 +77,7 @@ func DecodeInventory(b []byte, out []FD) ([]FD, error) {
 		f.Type = ne.Uint16(b[invType:])
 		f.Protocol = ne.Uint16(b[invProtocol:])
 		f.State = b[invState]
+		f.WasUsed = b[invFlags]&invWasUsed != 0
 		copy(f.Comm[:], b[invComm:invComm+16])
 		out = append(out, f)
 	}

@@ -29,6 +29,7 @@ const (
 	HookSockRelease = "cgroup/sock_release"
 	HookDestroy     = "tp_btf/tcp_destroy_sock"
 	HookReset       = "tp_btf/tcp_receive_reset"
+	HookFork        = "tp_btf/sched_process_fork"
 )
 
 // DefaultRingSize is the ring buffer's size in bytes: at ~120-byte events,
@@ -50,6 +51,10 @@ type Options struct {
 	Poll time.Duration
 	// Disable names hooks not to attach (test plumbing: shows degradation).
 	Disable []string
+	// FollowPIDs, when set, limits births and accepts to these processes
+	// and every process they fork from then on, and the other events to
+	// the sockets those processes own.
+	FollowPIDs []uint32
 }
 
 // HookError is a hook that could not be loaded or attached, and why.
@@ -67,6 +72,7 @@ type Tracer struct {
 	drops   *ebpf.Map
 	stacks  *ebpf.Map
 	socks   *ebpf.Map
+	pids    *ebpf.Map
 	reader  *ringbuf.Reader
 	poll    time.Duration
 	closers []func() error // run last-in first-out by Close
@@ -85,6 +91,11 @@ func Open(ctx context.Context, opts Options) (*Tracer, error) {
 	spec, err := loadSpec(opts.NetNSCookie)
 	if err != nil {
 		return nil, err
+	}
+	if len(opts.FollowPIDs) > 0 {
+		if err := spec.Variables["follow_pids"].Set(true); err != nil {
+			return nil, fmt.Errorf("setting follow_pids: %w", err)
+		}
 	}
 	t := &Tracer{spec: spec, poll: opts.Poll}
 	if t.poll <= 0 {
@@ -127,16 +138,22 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 		Drops  *ebpf.Map `ebpf:"drops"`
 		Stacks *ebpf.Map `ebpf:"stacks"`
 		Socks  *ebpf.Map `ebpf:"socks"`
+		PIDs   *ebpf.Map `ebpf:"pids"`
 	}
 	if err := t.spec.LoadAndAssign(&maps, nil); err != nil {
 		return fmt.Errorf("creating BPF maps: %w", explainPerm(err))
 	}
-	t.events, t.drops, t.stacks, t.socks = maps.Events, maps.Drops, maps.Stacks, maps.Socks
-	for _, m := range []*ebpf.Map{t.events, t.drops, t.stacks, t.socks} {
+	t.events, t.drops, t.stacks, t.socks, t.pids = maps.Events, maps.Drops, maps.Stacks, maps.Socks, maps.PIDs
+	for _, m := range []*ebpf.Map{t.events, t.drops, t.stacks, t.socks, t.pids} {
 		t.onClose(m.Close)
 	}
 	shared := map[string]*ebpf.Map{
-		"events": t.events, "drops": t.drops, "stacks": t.stacks, "socks": t.socks,
+		"events": t.events, "drops": t.drops, "stacks": t.stacks, "socks": t.socks, "pids": t.pids,
+	}
+	for _, pid := range opts.FollowPIDs {
+		if err := t.pids.Put(pid, uint8(1)); err != nil {
+			return fmt.Errorf("adding pid %d to the traced processes: %w", pid, err)
+		}
 	}
 
 	disabled := map[string]bool{}
@@ -214,6 +231,9 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 	attach(HookSockRelease, "sock_release", cgroupLink(ebpf.AttachCgroupInetSockRelease))
 	attach(HookDestroy, "destroy_sock", tracing)
 	attach(HookReset, "receive_reset", tracing)
+	if len(opts.FollowPIDs) > 0 && !attach(HookFork, "process_fork", tracing) {
+		return fmt.Errorf("following the process tree: %w", t.missing[len(t.missing)-1])
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("attaching BPF programs: %w", err)
 	}
@@ -354,6 +374,33 @@ func (t *Tracer) Stack(id int32) ([]uint64, error) {
 		n++
 	}
 	return frames[:n:n], nil
+}
+
+// Follow adds a process (and, from now on, its children) to those traced
+// with Options.FollowPIDs.
+func (t *Tracer) Follow(pid uint32) error {
+	if err := t.pids.Put(pid, uint8(1)); err != nil {
+		return fmt.Errorf("adding pid %d to the traced processes: %w", pid, err)
+	}
+	return nil
+}
+
+// FollowedPIDs is the set of processes traced with Options.FollowPIDs: the
+// roots and every process they forked since.
+func (t *Tracer) FollowedPIDs() (map[uint32]bool, error) {
+	out := map[uint32]bool{}
+	var (
+		k    uint32
+		v    uint8
+		iter = t.pids.Iterate()
+	)
+	for iter.Next(&k, &v) {
+		out[k] = true
+	}
+	if err := iter.Err(); err != nil {
+		return nil, fmt.Errorf("iterating pids map: %w", err)
+	}
+	return out, nil
 }
 
 // SocksEntries counts the kernel side's per-socket state (bounded, freed
