@@ -17,7 +17,6 @@ type SstraceEvent struct {
 	_        structs.HostLayout
 	TsNs     uint64
 	Cookie   uint64
-	Skaddr   uint64
 	SinceNs  uint64
 	UserRet  uint64
 	Netns    uint32
@@ -70,6 +69,7 @@ type SstraceSockInfo struct {
 const (
 	SstraceMapDrops             = "drops"
 	SstraceMapEvents            = "events"
+	SstraceMapExeBase           = "exe_base"
 	SstraceMapPids              = "pids"
 	SstraceMapSocks             = "socks"
 	SstraceMapStacks            = "stacks"
@@ -150,11 +150,12 @@ type SstraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SstraceMapSpecs struct {
-	Drops  *ebpf.MapSpec `ebpf:"drops"`
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Pids   *ebpf.MapSpec `ebpf:"pids"`
-	Socks  *ebpf.MapSpec `ebpf:"socks"`
-	Stacks *ebpf.MapSpec `ebpf:"stacks"`
+	Drops   *ebpf.MapSpec `ebpf:"drops"`
+	Events  *ebpf.MapSpec `ebpf:"events"`
+	ExeBase *ebpf.MapSpec `ebpf:"exe_base"`
+	Pids    *ebpf.MapSpec `ebpf:"pids"`
+	Socks   *ebpf.MapSpec `ebpf:"socks"`
+	Stacks  *ebpf.MapSpec `ebpf:"stacks"`
 }
 
 // SstraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -188,17 +189,19 @@ func (o *SstraceObjects) Close() error {
 //
 // It can be passed to LoadSstraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SstraceMaps struct {
-	Drops  *ebpf.Map `ebpf:"drops"`
-	Events *ebpf.Map `ebpf:"events"`
-	Pids   *ebpf.Map `ebpf:"pids"`
-	Socks  *ebpf.Map `ebpf:"socks"`
-	Stacks *ebpf.Map `ebpf:"stacks"`
+	Drops   *ebpf.Map `ebpf:"drops"`
+	Events  *ebpf.Map `ebpf:"events"`
+	ExeBase *ebpf.Map `ebpf:"exe_base"`
+	Pids    *ebpf.Map `ebpf:"pids"`
+	Socks   *ebpf.Map `ebpf:"socks"`
+	Stacks  *ebpf.Map `ebpf:"stacks"`
 }
 
 func (m *SstraceMaps) Close() error {
 	return _SstraceClose(
 		m.Drops,
 		m.Events,
+		m.ExeBase,
 		m.Pids,
 		m.Socks,
 		m.Stacks,

@@ -46,12 +46,11 @@ type LeakedSocket struct {
 }
 
 type leakRecord struct {
-	birth      Birth
-	family     uint8
-	protocol   uint16
-	used       bool   // reached ESTABLISHED or LISTEN
-	closeWait  uint64 // when it entered CLOSE-WAIT (0: not in it)
-	everClosed bool
+	birth     Birth
+	family    uint8
+	protocol  uint16
+	used      bool   // reached ESTABLISHED or LISTEN
+	closeWait uint64 // when it entered CLOSE-WAIT (0: not in it)
 }
 
 // LeakTracker follows socket lives from tracer events and, with an fd

@@ -55,6 +55,8 @@ type ListRequest struct {
 	Details bool
 	// Ext asks inet tables for INET_DIAG_* extensions (-i, -m).
 	Ext uint8
+	// UnixMemInfo asks unix sockets for their skmem (-m).
+	UnixMemInfo bool
 	// Raw receives each TCP dump message (ss -D).
 	Raw func(msg []byte)
 }
@@ -91,6 +93,9 @@ func List(req ListRequest) ([]Socket, error) {
 		show := uint32(0)
 		if req.Details {
 			show = UDiagShowVFS | UDiagShowIcons
+		}
+		if req.UnixMemInfo {
+			show |= UDiagShowMemInfo
 		}
 		n := len(socks)
 		socks, err = DumpAppend(socks, DumpRequest{Family: unix.AF_UNIX, States: req.States, UnixShow: show})

@@ -675,6 +675,8 @@ func decodeInet(s *Socket, b []byte, protocol uint16, a *arena) error {
 			}
 		case InetDiagCong:
 			s.CongAlg = congName(p)
+		case InetDiagULPInfo:
+			s.ULPInfo = a.bytes(p)
 		case InetDiagShutdown:
 			if len(p) < 1 {
 				return attrShort("inet_diag_msg", typ, len(p), 1)

@@ -95,6 +95,7 @@ type Socket struct {
 	// Raw attribute payloads kept for the detailed views (-i, -m); nil when
 	// not requested.
 	TCPInfo []byte   // INET_DIAG_INFO (struct tcp_info; struct mptcp_info for MPTCP sockets)
+	ULPInfo []byte   // INET_DIAG_ULP_INFO: the upper-layer protocol (tls, mptcp subflow), nested attributes
 	MemInfo []uint32 // INET_DIAG_SKMEMINFO, UNIX_DIAG_MEMINFO; NETLINK_DIAG_MEMINFO and PACKET_DIAG_MEMINFO, which are always asked (as ss does)
 	CongAlg string
 

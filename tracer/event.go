@@ -57,7 +57,6 @@ type Event struct {
 	Since uint64
 
 	Cookie uint64 // socket cookie (0 when the socket never had one: see NoCookie)
-	SKAddr uint64 // kernel address of struct sock: identity within one life only
 	NetNS  uint32 // network namespace inode, 0 where the hook cannot read it
 
 	// PID and Comm are the socket's owner when OwnerKnown, else the task
@@ -105,7 +104,6 @@ const EventSize = int(unsafe.Sizeof(bpf.SstraceEvent{}))
 var (
 	offTS       = unsafe.Offsetof(bpf.SstraceEvent{}.TsNs)
 	offCookie   = unsafe.Offsetof(bpf.SstraceEvent{}.Cookie)
-	offSKAddr   = unsafe.Offsetof(bpf.SstraceEvent{}.Skaddr)
 	offSince    = unsafe.Offsetof(bpf.SstraceEvent{}.SinceNs)
 	offUserRet  = unsafe.Offsetof(bpf.SstraceEvent{}.UserRet)
 	offNetNS    = unsafe.Offsetof(bpf.SstraceEvent{}.Netns)
@@ -145,7 +143,6 @@ func Decode(b []byte, ev *Event) error {
 		TS:       ne.Uint64(b[offTS:]),
 		Since:    ne.Uint64(b[offSince:]),
 		Cookie:   ne.Uint64(b[offCookie:]),
-		SKAddr:   ne.Uint64(b[offSKAddr:]),
 		NetNS:    ne.Uint32(b[offNetNS:]),
 		PID:      ne.Uint32(b[offPID:]),
 		CurPID:   ne.Uint32(b[offCurPID:]),

@@ -21,7 +21,7 @@ func encode(t testing.TB, e bpf.SstraceEvent) []byte {
 
 func TestDecode(t *testing.T) {
 	raw := bpf.SstraceEvent{
-		TsNs: 2000, Cookie: 42, Skaddr: 0xffff8881, SinceNs: 1000,
+		TsNs: 2000, Cookie: 42, SinceNs: 1000, UserRet: 0x401000,
 		Netns: 4026531840, Pid: 7, CurPid: 9, Fd: 3, Ino: 1234, StackId: -1,
 		Family: afInet6, Sport: 80, Dport: 5555, Protocol: 262,
 		Kind: uint8(KindState), Type: 1, Oldstate: 2, Newstate: 1, Flags: flagOwnerKnown,
@@ -35,7 +35,7 @@ func TestDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Event{
-		Kind: KindState, TS: 2000, Since: 1000, Cookie: 42, SKAddr: 0xffff8881, NetNS: 4026531840,
+		Kind: KindState, TS: 2000, Since: 1000, Cookie: 42, UserRet: 0x401000, NetNS: 4026531840,
 		PID: 7, CurPID: 9, OwnerKnown: true, FD: 3, Inode: 1234, StackID: -1,
 		Family: afInet6, Protocol: 262, Type: 1, OldState: 2, NewState: 1,
 		Local: netip.MustParseAddrPort("[::1]:80"),

@@ -67,12 +67,14 @@ func (h HookError) Error() string { return h.Hook + ": " + h.Err.Error() }
 
 // Tracer owns the loaded objects, the links and the ring-buffer reader.
 type Tracer struct {
-	spec    *ebpf.CollectionSpec
-	events  *ebpf.Map
-	drops   *ebpf.Map
-	stacks  *ebpf.Map
-	socks   *ebpf.Map
-	pids    *ebpf.Map
+	spec   *ebpf.CollectionSpec
+	events *ebpf.Map
+	drops  *ebpf.Map
+	stacks *ebpf.Map
+	socks  *ebpf.Map
+	pids   *ebpf.Map
+	// exeBase: mm->start_code of followed processes.
+	exeBase *ebpf.Map
 	reader  *ringbuf.Reader
 	poll    time.Duration
 	closers []func() error // run last-in first-out by Close
@@ -139,16 +141,18 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 		Stacks *ebpf.Map `ebpf:"stacks"`
 		Socks  *ebpf.Map `ebpf:"socks"`
 		PIDs   *ebpf.Map `ebpf:"pids"`
+		Exe    *ebpf.Map `ebpf:"exe_base"`
 	}
 	if err := t.spec.LoadAndAssign(&maps, nil); err != nil {
 		return fmt.Errorf("creating BPF maps: %w", explainPerm(err))
 	}
-	t.events, t.drops, t.stacks, t.socks, t.pids = maps.Events, maps.Drops, maps.Stacks, maps.Socks, maps.PIDs
-	for _, m := range []*ebpf.Map{t.events, t.drops, t.stacks, t.socks, t.pids} {
+	t.events, t.drops, t.stacks, t.socks, t.pids, t.exeBase = maps.Events, maps.Drops, maps.Stacks, maps.Socks, maps.PIDs, maps.Exe
+	for _, m := range []*ebpf.Map{t.events, t.drops, t.stacks, t.socks, t.pids, t.exeBase} {
 		t.onClose(m.Close)
 	}
 	shared := map[string]*ebpf.Map{
 		"events": t.events, "drops": t.drops, "stacks": t.stacks, "socks": t.socks, "pids": t.pids,
+		"exe_base": t.exeBase,
 	}
 	for _, pid := range opts.FollowPIDs {
 		if err := t.pids.Put(pid, uint8(1)); err != nil {
@@ -401,6 +405,17 @@ func (t *Tracer) FollowedPIDs() (map[uint32]bool, error) {
 		return nil, fmt.Errorf("iterating pids map: %w", err)
 	}
 	return out, nil
+}
+
+// ExeBase is where a followed process's executable text started
+// (mm->start_code), recorded at its first socket birth: with the
+// executable's file, it places the process's own frames after it is gone.
+func (t *Tracer) ExeBase(pid uint32) (uint64, bool) {
+	var base uint64
+	if err := t.exeBase.Lookup(pid, &base); err != nil {
+		return 0, false
+	}
+	return base, true
 }
 
 // SocksEntries counts the kernel side's per-socket state (bounded, freed

@@ -101,8 +101,8 @@ func collect(t *testing.T, tr *Tracer, done func([]Event) bool) []Event {
 func dump(evs []Event) string {
 	s := ""
 	for _, e := range evs {
-		s += fmt.Sprintf("%-7s sk=%x cookie=%d pid=%d cur=%d owner=%v %d->%d %s %s ino=%d fd=%d\n",
-			e.Kind, e.SKAddr, e.Cookie, e.PID, e.CurPID, e.OwnerKnown, e.OldState, e.NewState, e.Local, e.Peer, e.Inode, e.FD)
+		s += fmt.Sprintf("%-7s cookie=%d pid=%d cur=%d owner=%v %d->%d %s %s ino=%d fd=%d\n",
+			e.Kind, e.Cookie, e.PID, e.CurPID, e.OwnerKnown, e.OldState, e.NewState, e.Local, e.Peer, e.Inode, e.FD)
 	}
 	return s
 }

@@ -17,6 +17,9 @@ import (
 var version = "dev"
 
 func main() {
+	if os.Getenv(heldEnv) == "1" && len(os.Args) > 1 {
+		os.Exit(runHeld(os.Args[1:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -95,6 +95,7 @@ falls back to /proc, as ss does.`,
 	fl.BoolVarP(&f.json, "json", "j", false, "print JSON: one document for a listing")
 	fl.BoolVarP(&f.version, "version", "V", false, "print the version")
 	fl.MarkHidden("socket")
+	cmd.AddCommand(newLeaksCmd(stdout, stderr))
 	return cmd
 }
 
@@ -185,8 +186,7 @@ func notYet(f *listFlags) error {
 		set  bool
 		name string
 	}{
-		{f.memory, "-m"}, {f.info, "-i"}, {f.summary, "-s"},
-		{f.filterFile != "", "-F"}, {f.packet, "-0"}, {f.raw, "-w"}, {f.dccp, "-d"},
+		{f.filterFile != "", "-F"}, {f.dccp, "-d"},
 	} {
 		if o.set {
 			missing = append(missing, o.name)
@@ -201,6 +201,16 @@ func notYet(f *listFlags) error {
 func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order []filter.Opt, args []string) error {
 	if err := notYet(f); err != nil {
 		return err
+	}
+	if f.summary {
+		if err := printSummary(stdout); err != nil {
+			return err
+		}
+		// ss: the summary alone unless an option chose tables or families
+		// (leaving its default mode) or arguments follow.
+		if defaultMode(order) && len(args) == 0 {
+			return nil
+		}
 	}
 	stateArgs, expr, err := splitStates(args)
 	if err != nil {
@@ -231,6 +241,13 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 	}
 	req := sel.ListRequest()
 	req.Details = f.extended
+	if f.info {
+		req.Ext |= 1<<(snapshot.InetDiagInfo-1) | 1<<(snapshot.InetDiagVegasInfo-1) | 1<<(snapshot.InetDiagCong-1)
+	}
+	if f.memory {
+		req.Ext |= 1<<(snapshot.InetDiagMemInfo-1) | 1<<(snapshot.InetDiagSkMemInfo-1)
+		req.UnixMemInfo = true
+	}
 	socks, err := snapshot.List(req)
 	if err != nil {
 		return err
@@ -260,11 +277,20 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 		Extended:  f.extended,
 		Processes: f.processes,
 		Oneline:   f.oneline,
+		Memory:    f.memory,
+		Info:      f.info,
+		// ss names MPTCP ports with the protocol of the last inet table
+		// listed before them.
+		MPTCPServices: mptcpServices(sel),
 	}
 	if !f.numeric {
-		// Like ss, a missing /etc/services just means numeric ports.
+		// Like ss, a missing /etc/services (or /etc/protocols) just means
+		// numbers.
 		if svc, err := render.LoadServices("/etc/services"); err == nil {
 			opt.Services = svc
+		}
+		if p, err := render.LoadProtocols("/etc/protocols"); err == nil {
+			opt.Protocols = p
 		}
 	}
 	w := bufio.NewWriterSize(stdout, 64<<10)
@@ -341,4 +367,52 @@ func dumpTCPDiag(stdout, stderr io.Writer, sel filter.Selection, dest string, fo
 		return out.Commit()
 	}
 	return nil
+}
+
+// defaultMode says whether ss stays in its default mode: no option chose
+// socket tables or families (-a and -l choose states only).
+func defaultMode(order []filter.Opt) bool {
+	for _, o := range order {
+		if o.Name != "a" && o.Name != "l" {
+			return false
+		}
+	}
+	return true
+}
+
+// printSummary prints ss -s's lines for the calling thread's namespace.
+func printSummary(w io.Writer) error {
+	st, err := snapshot.ReadSockstat()
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	snmp, err := snapshot.ReadSNMP()
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	estab, ok := snmp.TCPCurrEstab()
+	if !ok {
+		return errors.New("summary: /proc/net/snmp has no Tcp: CurrEstab")
+	}
+	bw := bufio.NewWriter(w)
+	if err := render.Summary(bw, st, estab); err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	return bw.Flush()
+}
+
+// mptcpServices is the protocol ss's MPTCP rows look service names up
+// with: whatever its last inet table (raw, udp, tcp in that order) left
+// in its global dg_proto.
+func mptcpServices(sel filter.Selection) string {
+	last := ""
+	for _, t := range []struct {
+		db   filter.DB
+		name string
+	}{{filter.RAW, "raw"}, {filter.UDP, "udp"}, {filter.TCP, "tcp"}} {
+		if sel.Has(t.db) {
+			last = t.name
+		}
+	}
+	return last
 }

@@ -93,3 +93,24 @@ func BenchmarkJSON100kTCP(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(socks)), "ns/row")
 }
+
+// ss -tanim on sockets with tcp_info, BBR details and memory.
+func BenchmarkTable100kTCPInfo(b *testing.B) {
+	socks := syntheticTCP(100000)
+	info := busyInfo(232)
+	bbr := ccBytes(0x5d8e5c40, 0x1, 12000, 739, 512)
+	mem := skmem(9)
+	for i := range socks {
+		socks[i].TCPInfo, socks[i].CongAlg, socks[i].MemInfo = info, "bbr", mem
+		socks[i].CCInfoType, socks[i].CCInfo = ccBBR, bbr
+	}
+	opt := fakeOpts(Options{ShowState: true, Header: true, Numeric: true, Info: true, Memory: true})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := Table(io.Discard, socks, opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(socks)), "ns/row")
+}

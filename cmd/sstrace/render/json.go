@@ -26,7 +26,7 @@ import (
 // SOCKET, in this field order (fields marked "omitted" are left out when
 // absent or zero):
 //
-//	netid       string   tcp, udp, raw, u_str, u_dgr, u_seq: ss's Netid
+//	netid       string   tcp, udp, mptcp, raw, icmp6, ???, u_str, u_dgr, u_seq, nl, p_raw, p_dgr: ss's Netid
 //	state       string   ESTAB, LISTEN, UNCONN, SYN-SENT, ...: ss's State
 //	recv_q      number   Recv-Q
 //	send_q      number   Send-Q
@@ -34,6 +34,8 @@ import (
 //	peer        ENDPOINT inet sockets only
 //	path        string   unix: the bound name ("@..." for an abstract name); omitted when unnamed
 //	peer_inode  number   unix: the peer's inode; omitted when 0
+//	netlink     NETLINK  netlink sockets only
+//	packet      PACKET   packet sockets only
 //	inode       number   the socket's inode (0 for TIME-WAIT and SYN-RECV)
 //	uid         number   inet: always; unix: when non-zero
 //	cookie      number   socket cookie (ss -e prints it as sk:%x); omitted when 0
@@ -46,6 +48,11 @@ import (
 //	vfs         VFS      unix sockets bound to a path
 //	peers       [number] unix listeners: inodes of the connections waiting in accept
 //	timer       TIMER    when a timer is pending (idiag_timer != 0)
+//	skmem       SKMEM    with Memory (-m), when the kernel sent the socket's memory
+//	cong        string   inet, with Info (-i): the congestion control algorithm
+//	tcp_info    TCPINFO  with Info, TCP sockets: struct tcp_info (JSONTCPInfo)
+//	mptcp_info  MPTCPINFO with Info, MPTCP sockets: struct mptcp_info (JSONMPTCPInfo)
+//	vegas, dctcp, bbr    with Info: the algorithm's state (JSONVegas, JSONDCTCP, JSONBBR)
 //	owners      [OWNER]  the processes holding the socket, when known (-p)
 //
 // ENDPOINT: {"addr": "127.0.0.1" | "::" | "::ffff:10.0.0.1" (inet_ntop
@@ -61,6 +68,28 @@ import (
 // "expires_ms": number, "retrans": number}.
 //
 // OWNER: {"pid": number, "fd": number, "comm": string}.
+//
+// NETLINK: {"protocol": number, "protocol_name": string (ss's name: rtnl,
+// tcpdiag, genl, ...; unless Numeric), "portid": number (0: the kernel),
+// "process": string (the comm of the process whose pid the port id is,
+// when there is one; unless Numeric), "connected": bool, "dst_portid",
+// "dst_group": numbers (omitted when 0), "groups": number (multicast groups
+// 1..64 as bits; omitted when 0)}.
+//
+// PACKET: {"protocol": number (the ethertype, host order; 3 is ETH_P_ALL),
+// "protocol_name": string (unless Numeric), "ifindex": number and "iface":
+// string (bound sockets), "info": {"version", "copy_thresh", "tstamp",
+// "flags"}, "rx_ring", "tx_ring": {"block_size", "block_nr", "frame_size",
+// "frame_nr", "retire_tmo", "sizeof_priv", "features"}, "fanout": {"id",
+// "type"}, "filter": [{"code", "jt", "jf", "k"}] (each when the kernel sent
+// it)}.
+//
+// SKMEM: {"rmem_alloc", "rcvbuf", "wmem_alloc", "sndbuf", "fwd_alloc",
+// "wmem_queued", "optmem", "backlog", "drops"}: bytes (SK_MEMINFO_*; the
+// last two when the kernel sent them).
+//
+// Raw inet sockets: the local port is the socket's protocol, and its
+// "service" the protocol's name (as ss prints it).
 func JSON(w io.Writer, socks []snapshot.Socket, opt Options) error {
 	e := NewEncoder(opt)
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -93,6 +122,8 @@ type JSONSocket struct {
 	Peer      *JSONEndpoint    `json:"peer,omitempty"`
 	Path      string           `json:"path,omitempty"`
 	PeerInode uint32           `json:"peer_inode,omitempty"`
+	Netlink   *JSONNetlink     `json:"netlink,omitempty"`
+	Packet    *JSONPacket      `json:"packet,omitempty"`
 	Inode     uint32           `json:"inode"`
 	UID       *uint32          `json:"uid,omitempty"`
 	Cookie    uint64           `json:"cookie,omitempty"`
@@ -105,6 +136,13 @@ type JSONSocket struct {
 	VFS       *JSONVFS         `json:"vfs,omitempty"`
 	Peers     []uint32         `json:"peers,omitempty"`
 	Timer     *JSONTimer       `json:"timer,omitempty"`
+	Skmem     *JSONSkmem       `json:"skmem,omitempty"`
+	Cong      string           `json:"cong,omitempty"`
+	TCPInfo   *JSONTCPInfo     `json:"tcp_info,omitempty"`
+	MPTCPInfo *JSONMPTCPInfo   `json:"mptcp_info,omitempty"`
+	Vegas     *JSONVegas       `json:"vegas,omitempty"`
+	DCTCP     *JSONDCTCP       `json:"dctcp,omitempty"`
+	BBR       *JSONBBR         `json:"bbr,omitempty"`
 	Owners    []snapshot.Owner `json:"owners,omitempty"`
 }
 
@@ -199,6 +237,12 @@ func (e *Encoder) Object(s *snapshot.Socket) JSONSocket {
 		uid := s.UID
 		o.UID = &uid
 	}
+	switch s.Family {
+	case afNetlink:
+		o.Netlink = e.netlinkObject(s)
+	case afPacket:
+		o.Packet = e.packetObject(s)
+	}
 	if s.Family == afUnix {
 		o.Path = s.Path
 		o.PeerInode = s.PeerInode
@@ -227,6 +271,10 @@ func (e *Encoder) Object(s *snapshot.Socket) JSONSocket {
 	if s.Timer != 0 && isInet(s) {
 		o.Timer = &JSONTimer{Name: TimerName(s.Timer), ExpiresMs: s.Expires, Retrans: s.Retrans}
 	}
+	if e.opt.Memory && s.MemInfo != nil {
+		o.Skmem = skmemObject(s.MemInfo)
+	}
+	e.setInfo(&o, s)
 	if len(s.Owners) > 0 {
 		o.Owners = s.Owners
 	}
@@ -261,6 +309,12 @@ func (e *Encoder) AppendSocket(b []byte, s *snapshot.Socket) []byte {
 	if unixSock && s.PeerInode != 0 {
 		b = append(b, `,"peer_inode":`...)
 		b = strconv.AppendUint(b, uint64(s.PeerInode), 10)
+	}
+	switch s.Family {
+	case afNetlink:
+		b = e.appendNetlink(b, s)
+	case afPacket:
+		b = e.appendPacket(b, s)
 	}
 	b = append(b, `,"inode":`...)
 	b = strconv.AppendUint(b, uint64(s.Inode), 10)
@@ -312,6 +366,11 @@ func (e *Encoder) AppendSocket(b []byte, s *snapshot.Socket) []byte {
 		b = strconv.AppendUint(b, uint64(s.Retrans), 10)
 		b = append(b, '}')
 	}
+	if e.opt.Memory && s.MemInfo != nil {
+		b = append(b, `,"skmem":`...)
+		b = appendSkmemJSON(b, s.MemInfo)
+	}
+	b = e.appendInfo(b, s)
 	if len(s.Owners) > 0 {
 		b = append(b, `,"owners":[`...)
 		for i := range s.Owners {

@@ -1,5 +1,7 @@
 // Package render prints socket tables byte for byte the way iproute2's ss
-// (version 6.1) prints them, and the same sockets as JSON.
+// (version 6.1) prints them (TCP, UDP, raw, MPTCP, unix, netlink and packet
+// sockets, with -e, -o, -p, -m and -i details), and the same sockets as
+// JSON.
 //
 // The table follows ss's output machinery: every row is a sequence of
 // fields (Netid, State, Recv-Q, Send-Q, local address and port, peer address
@@ -33,7 +35,10 @@ type Options struct {
 	Options   bool // -o: timers (ss's -e implies -o; the caller sets both)
 	Extended  bool // -e
 	Processes bool // -p: users:(("comm",pid=N,fd=M),...) from Socket.Owners, in the given order
-	Oneline   bool // -O: changes nothing in the fields rendered here (only -i/-m break lines)
+	Oneline   bool // -O: keeps -i, -m and -e details of inet and packet sockets on the socket's line (no "\n\t")
+	Memory    bool // -m: socket memory, skmem:(...), from Socket.MemInfo
+	Info      bool // -i: TCP and MPTCP internals from Socket.TCPInfo, CongAlg and CCInfo
+	BPF       bool // -b: the classic BPF filters of packet sockets (ss's -b also turns on -o: the caller sets Options)
 	// ScreenWidth > 0 is the width of the terminal stdout is (ss then
 	// spreads the columns over the width); 0 means stdout is not a
 	// terminal, and the output is compact.
@@ -51,13 +56,36 @@ type Options struct {
 	// CgroupPath names a cgroup id for -e. Nil uses a CgroupPaths made for
 	// the call.
 	CgroupPath func(id uint64) string
+
+	// Protocols names the protocol numbers that raw sockets show in the
+	// Port column (ss resolves them with getprotobynumber(3) instead of
+	// services(5)). Nil prints "ipproto-N", as ss does without
+	// /etc/protocols; Numeric prints the number.
+	Protocols *Protocols
+	// MPTCPServices is the services(5) protocol MPTCP ports are named
+	// with. ss has none for MPTCP: it uses its global dg_proto, left by
+	// whichever of the raw, udp and tcp tables it went through last in the
+	// run (selected, even if empty), so set it from the selection:
+	//   - "tcp" (or "udp") when the tcp (or udp, and not tcp) table is
+	//     selected too (ss -a, ss -tM);
+	//   - "raw" when raw is the last of them (ss -wM): ports print as
+	//     protocol names, like raw sockets';
+	//   - "" when none is (ss -M): the first services line with the
+	//     port, whatever its protocol (getservbyport(port, NULL)).
+	MPTCPServices string
+	// ProcessName names the process whose pid a netlink socket's port id
+	// is, as ss does from /proc/PID/stat (the comm up to its first ')').
+	// Nil reads /proc; ok false prints the number.
+	ProcessName func(pid int32) (comm string, ok bool)
 }
 
 // Address families, socket types and protocols (values from Linux).
 const (
-	afUnix  = 1
-	afInet  = 2
-	afInet6 = 10
+	afUnix    = 1
+	afInet    = 2
+	afInet6   = 10
+	afNetlink = 16
+	afPacket  = 17
 
 	sockStream    = 1
 	sockDgram     = 2
@@ -69,6 +97,7 @@ const (
 	ipprotoDCCP   = 33
 	ipprotoICMPv6 = 58
 	ipprotoSCTP   = 132
+	ipprotoMPTCP  = 262
 )
 
 // Columns, as in ss.c's columns[] (COL_EXT carries the "Process" header;
@@ -128,9 +157,19 @@ func StateName(state uint8) string {
 	return "UNKNOWN"
 }
 
-// Netid is the name ss gives the socket's table (tcp, udp, u_str, ...).
+// Netid is the name ss gives the socket's table (tcp, udp, u_str, nl,
+// p_raw, ...). Raw inet sockets are named after their protocol, as ss
+// names them: "raw" for rows read from /proc/net/raw, "icmp6" for ICMPv6,
+// "???" for ICMP and most others.
 func Netid(s *snapshot.Socket) string {
 	switch s.Family {
+	case afNetlink:
+		return "nl"
+	case afPacket:
+		if s.Type == sockRaw {
+			return "p_raw"
+		}
+		return "p_dgr"
 	case afUnix:
 		switch s.Type {
 		case sockStream:
@@ -154,6 +193,8 @@ func Netid(s *snapshot.Socket) string {
 			return "dccp"
 		case ipprotoICMPv6:
 			return "icmp6"
+		case ipprotoMPTCP:
+			return "mptcp"
 		}
 		return "???"
 	}
@@ -202,7 +243,7 @@ type tabler struct {
 	atProc     bool // the previous line ends at its (unflushed) colProc field
 	batches    int  // batches written
 
-	tcpSvc, udpSvc map[uint16]string
+	tcpSvc, udpSvc, anySvc map[uint16]string
 }
 
 func newTabler(w io.Writer, opt *Options) *tabler {
@@ -222,6 +263,7 @@ func newTabler(w io.Writer, opt *Options) *tabler {
 	if !opt.Numeric && opt.Services != nil {
 		t.tcpSvc = opt.Services.byProto["tcp"]
 		t.udpSvc = opt.Services.byProto["udp"]
+		t.anySvc = opt.Services.byPort
 	}
 	return t
 }
@@ -367,6 +409,11 @@ func (t *tabler) row(s *snapshot.Socket) {
 	t.lines++
 }
 
+// appendField appends the field of column c of s's row. Netid, State and
+// the queues are the same for every socket table; the address cells and
+// the free-form field come from the socket's kind (see appendCell and
+// appendExt), so that every table shares the buffering, width and layout
+// machinery.
 func (t *tabler) appendField(b []byte, c int, s *snapshot.Socket) []byte {
 	switch c {
 	case colNetid:
@@ -377,79 +424,183 @@ func (t *tabler) appendField(b []byte, c int, s *snapshot.Socket) []byte {
 		return appendQueue(b, s.RecvQ)
 	case colSendQ:
 		return appendQueue(b, s.SendQ)
-	case colAddr:
-		switch s.Family {
-		case afInet, afInet6:
-			b = t.lk.appendHost(b, s.Family, s.Local.Addr(), v6only(s))
-			if s.Iface != 0 {
-				b = append(b, '%')
-				b = append(b, t.lk.ifName(s.Iface)...)
-			}
-			return append(b, ':')
-		case afUnix:
-			if s.Path == "" {
-				return append(b, "* "...)
-			}
-			b = append(b, s.Path...)
-			return append(b, ' ')
-		}
-		return append(b, "* "...)
-	case colServ:
-		if s.Family == afUnix {
-			return strconv.AppendInt(b, int64(int32(s.Inode)), 10)
-		}
-		return t.appendPort(b, s, s.Local.Port())
-	case colRAddr:
-		switch s.Family {
-		case afInet, afInet6:
-			b = t.lk.appendHost(b, s.Family, s.Peer.Addr(), v6only(s))
-			return append(b, ':')
-		}
-		return append(b, "* "...)
-	case colRServ:
-		if s.Family == afUnix {
-			return strconv.AppendInt(b, int64(int32(s.PeerInode)), 10)
-		}
-		return t.appendPort(b, s, s.Peer.Port())
+	case colAddr, colServ, colRAddr, colRServ:
+		return t.appendCell(b, c, s)
 	case colExt:
 		return t.appendExt(b, s)
 	}
 	return b
 }
 
-// appendPort is ss's resolve_service.
+// appendCell appends one of the four address cells (local address, its
+// port, peer address, its port) of s, as its socket table prints them.
+func (t *tabler) appendCell(b []byte, c int, s *snapshot.Socket) []byte {
+	switch s.Family {
+	case afInet, afInet6:
+		return t.appendInetCell(b, c, s)
+	case afUnix:
+		return appendUnixCell(b, c, s)
+	case afNetlink:
+		return t.appendNetlinkCell(b, c, s)
+	case afPacket:
+		return t.appendPacketCell(b, c, s)
+	}
+	// A family ss has no table for: what the generic code would print.
+	switch c {
+	case colAddr, colRAddr:
+		return append(b, "* "...)
+	case colServ:
+		return t.appendPort(b, s, s.Local.Port())
+	}
+	return t.appendPort(b, s, s.Peer.Port())
+}
+
+// appendInetCell is ss's inet_addr_print: host (with "%ifname" for a bound
+// device) and port or service.
+func (t *tabler) appendInetCell(b []byte, c int, s *snapshot.Socket) []byte {
+	switch c {
+	case colAddr:
+		b = t.lk.appendHost(b, s.Family, s.Local.Addr(), v6only(s))
+		if s.Iface != 0 {
+			b = append(b, '%')
+			b = append(b, t.lk.ifName(s.Iface)...)
+		}
+		return append(b, ':')
+	case colServ:
+		return t.appendPort(b, s, s.Local.Port())
+	case colRAddr:
+		b = t.lk.appendHost(b, s.Family, s.Peer.Addr(), v6only(s))
+		return append(b, ':')
+	}
+	return t.appendPort(b, s, s.Peer.Port())
+}
+
+// appendUnixCell is ss's unix_stats_print: name (or "*") and inode, peer
+// name (always "*" from sock_diag) and peer inode, as %d.
+func appendUnixCell(b []byte, c int, s *snapshot.Socket) []byte {
+	switch c {
+	case colAddr:
+		if s.Path == "" {
+			return append(b, "* "...)
+		}
+		b = append(b, s.Path...)
+		return append(b, ' ')
+	case colServ:
+		return strconv.AppendInt(b, int64(int32(s.Inode)), 10)
+	case colRAddr:
+		return append(b, "* "...)
+	}
+	return strconv.AppendInt(b, int64(int32(s.PeerInode)), 10)
+}
+
+// appendPort is ss's resolve_service: "*" for port 0, else the number
+// (-n), or the name of the port in the database ss's global dg_proto
+// selects at the time: the protocol's services(5) entry for tcp and udp
+// (ports in the ephemeral range stay numbers), the protocol's name for raw
+// sockets (ss names their "port", the protocol number, with
+// getprotobynumber).
 func (t *tabler) appendPort(b []byte, s *snapshot.Socket, port uint16) []byte {
 	if port == 0 {
 		return append(b, '*')
 	}
-	if t.tcpSvc != nil || t.udpSvc != nil {
-		var m map[uint16]string
-		switch s.Protocol {
-		case ipprotoTCP:
-			m = t.tcpSvc
-		case ipprotoUDP:
-			m = t.udpSvc
-		}
-		svc := t.opt.Services
-		if m != nil && (int(port) < svc.EphemeralMin || int(port) > svc.EphemeralMax) {
-			if name, ok := m[port]; ok {
+	if !t.opt.Numeric {
+		switch portDB(t.opt, s) {
+		case dbTCP:
+			if name, ok := t.service(t.tcpSvc, port); ok {
 				return append(b, name...)
 			}
+		case dbUDP:
+			if name, ok := t.service(t.udpSvc, port); ok {
+				return append(b, name...)
+			}
+		case dbAny:
+			if name, ok := t.service(t.anySvc, port); ok {
+				return append(b, name...)
+			}
+		case dbRaw:
+			return appendProtoName(b, t.opt.Protocols, port)
 		}
 	}
 	return strconv.AppendUint(b, uint64(port), 10)
 }
 
-// serviceName is the name appendPort prints for port, if any.
-func serviceName(opt *Options, s *snapshot.Socket, port uint16) (string, bool) {
-	if port == 0 || opt.Numeric || opt.Services == nil {
+func (t *tabler) service(m map[uint16]string, port uint16) (string, bool) {
+	if m == nil {
 		return "", false
+	}
+	svc := t.opt.Services
+	if int(port) >= svc.EphemeralMin && int(port) <= svc.EphemeralMax {
+		return "", false
+	}
+	name, ok := m[port]
+	return name, ok
+}
+
+// The name databases resolve_service can use for a port.
+const (
+	dbNone = iota // numbers only
+	dbTCP         // services, tcp
+	dbUDP         // services, udp
+	dbAny         // services, any protocol (getservbyport(port, NULL))
+	dbRaw         // protocols (getprotobynumber)
+)
+
+// portDB is the database ss names s's ports with: its dg_proto while it
+// lists s's table.
+func portDB(opt *Options, s *snapshot.Socket) int {
+	if s.Family != afInet && s.Family != afInet6 {
+		return dbNone
+	}
+	if s.Type == sockRaw {
+		return dbRaw
 	}
 	switch s.Protocol {
 	case ipprotoTCP:
-		return opt.Services.Name(port, "tcp")
+		return dbTCP
 	case ipprotoUDP:
+		return dbUDP
+	case ipprotoMPTCP:
+		switch opt.MPTCPServices {
+		case "tcp":
+			return dbTCP
+		case "udp":
+			return dbUDP
+		case "raw":
+			return dbRaw
+		case "":
+			return dbAny
+		}
+	}
+	return dbNone
+}
+
+// appendProtoName is iproute2's inet_proto_n2a: the protocol's name, or
+// "ipproto-N".
+func appendProtoName(b []byte, p *Protocols, proto uint16) []byte {
+	if name, ok := p.Name(int(proto)); ok {
+		return append(b, name...)
+	}
+	b = append(b, "ipproto-"...)
+	return strconv.AppendUint(b, uint64(proto), 10)
+}
+
+// serviceName is the name appendPort prints for port, if any.
+func serviceName(opt *Options, s *snapshot.Socket, port uint16) (string, bool) {
+	if port == 0 || opt.Numeric {
+		return "", false
+	}
+	switch portDB(opt, s) {
+	case dbTCP:
+		return opt.Services.Name(port, "tcp")
+	case dbUDP:
 		return opt.Services.Name(port, "udp")
+	case dbAny:
+		return opt.Services.NameAny(port)
+	case dbRaw:
+		if name, ok := opt.Protocols.Name(int(port)); ok {
+			return name, true
+		}
+		return "ipproto-" + strconv.FormatUint(uint64(port), 10), true
 	}
 	return "", false
 }
@@ -471,72 +622,133 @@ func appendQueue(b []byte, q uint32) []byte {
 	return b
 }
 
-// appendExt is the free-form field: -p users, -o timer, -e details, in
-// ss's order.
+// appendExt is the free-form field, as the socket's table prints it.
 func (t *tabler) appendExt(b []byte, s *snapshot.Socket) []byte {
-	opt := t.opt
-	if opt.Processes && len(s.Owners) > 0 && s.Inode != 0 {
-		b = appendUsers(b, s.Owners)
-	}
 	switch s.Family {
 	case afInet, afInet6:
-		if opt.Options && s.Timer != 0 {
-			b = append(b, " timer:("...)
-			b = append(b, TimerName(s.Timer)...)
-			b = append(b, ',')
-			b = appendMsTimer(b, s.Expires)
-			b = append(b, ',')
-			b = strconv.AppendUint(b, uint64(s.Retrans), 10)
-			b = append(b, ')')
-		}
-		if opt.Extended {
-			if s.UID != 0 {
-				b = append(b, " uid:"...)
-				b = strconv.AppendUint(b, uint64(s.UID), 10)
-			}
-			b = append(b, " ino:"...)
-			b = strconv.AppendUint(b, uint64(s.Inode), 10)
-			b = append(b, " sk:"...)
-			b = strconv.AppendUint(b, s.Cookie, 16)
-			if s.Mark != 0 {
-				b = append(b, " fwmark:0x"...)
-				b = strconv.AppendUint(b, uint64(s.Mark), 16)
-			}
-			if s.CgroupID != 0 {
-				b = append(b, " cgroup:"...)
-				b = append(b, t.lk.cgroupPath(s.CgroupID)...)
-			}
-			if s.Family == afInet6 && s.HasV6Only {
-				b = append(b, " v6only:"...)
-				if s.V6Only {
-					b = append(b, '1')
-				} else {
-					b = append(b, '0')
-				}
-			}
-			if s.HasShutdown {
-				b = appendShutdown(b, s.Shutdown)
-			}
-		}
+		return t.appendInetExt(b, s)
 	case afUnix:
-		if opt.Extended {
-			if s.HasShutdown {
-				b = appendShutdown(b, s.Shutdown)
+		return t.appendUnixExt(b, s)
+	case afNetlink:
+		return t.appendNetlinkExt(b, s)
+	case afPacket:
+		return t.appendPacketExt(b, s)
+	}
+	return t.appendUsers(b, s)
+}
+
+// appendUsers is ss's proc_ctx_print for -p.
+func (t *tabler) appendUsers(b []byte, s *snapshot.Socket) []byte {
+	if t.opt.Processes && len(s.Owners) > 0 && s.Inode != 0 {
+		b = appendUsers(b, s.Owners)
+	}
+	return b
+}
+
+// appendInetExt is what ss's inet_show_sock prints after the addresses:
+// -p users, -o timer, -e details, then -m and -i on a line of their own
+// (-O: the same line). Raw sockets read from /proc/net/raw{,6} get users
+// only (ss's dgram_show_line).
+func (t *tabler) appendInetExt(b []byte, s *snapshot.Socket) []byte {
+	opt := t.opt
+	b = t.appendUsers(b, s)
+	if s.Type == sockRaw && s.Protocol == 0 {
+		return b
+	}
+	if opt.Options && s.Timer != 0 {
+		b = append(b, " timer:("...)
+		b = append(b, TimerName(s.Timer)...)
+		b = append(b, ',')
+		b = appendMsTimer(b, s.Expires)
+		b = append(b, ',')
+		b = strconv.AppendUint(b, uint64(s.Retrans), 10)
+		b = append(b, ')')
+	}
+	if opt.Extended {
+		b = t.appendDetails(b, s)
+		if s.Family == afInet6 && s.HasV6Only {
+			b = append(b, " v6only:"...)
+			if s.V6Only {
+				b = append(b, '1')
+			} else {
+				b = append(b, '0')
 			}
-			if s.VFSInode != 0 || s.VFSDev != 0 {
-				b = append(b, " ino:"...)
-				b = strconv.AppendUint(b, uint64(s.VFSInode), 10)
-				b = append(b, " dev:"...)
-				b = strconv.AppendUint(b, uint64(devMajor(s.VFSDev)), 10)
-				b = append(b, '/')
-				b = strconv.AppendUint(b, uint64(devMinor(s.VFSDev)), 10)
-			}
-			if hasIcons(s) {
-				b = append(b, " peers:"...)
-				for _, p := range s.Icons {
-					b = append(b, ' ')
-					b = strconv.AppendUint(b, uint64(p), 10)
+		}
+		if s.HasShutdown {
+			b = appendShutdown(b, s.Shutdown)
+		}
+	}
+	// UDP sockets show -m, but nothing for -i.
+	if opt.Memory || (opt.Info && s.Protocol != ipprotoUDP) {
+		if !opt.Oneline {
+			b = append(b, "\n\t"...)
+		}
+		if opt.Memory && s.MemInfo != nil {
+			b = appendSkmem(b, s.MemInfo)
+		}
+		if opt.Info {
+			if s.Protocol == ipprotoMPTCP {
+				if s.TCPInfo != nil {
+					b = appendMPTCPInfo(b, s.TCPInfo)
 				}
+			} else {
+				if s.TCPInfo != nil {
+					b = appendTCPInfo(b, s, opt)
+				}
+				if ulp := tcpULPInfo(s); ulp != nil {
+					b = appendULPInfo(b, ulp)
+				}
+			}
+		}
+	}
+	return b
+}
+
+// appendDetails is ss's sock_details_print (-e).
+func (t *tabler) appendDetails(b []byte, s *snapshot.Socket) []byte {
+	if s.UID != 0 {
+		b = append(b, " uid:"...)
+		b = strconv.AppendUint(b, uint64(s.UID), 10)
+	}
+	b = append(b, " ino:"...)
+	b = strconv.AppendUint(b, uint64(s.Inode), 10)
+	b = append(b, " sk:"...)
+	b = strconv.AppendUint(b, s.Cookie, 16)
+	if s.Mark != 0 {
+		b = append(b, " fwmark:0x"...)
+		b = strconv.AppendUint(b, uint64(s.Mark), 16)
+	}
+	if s.CgroupID != 0 {
+		b = append(b, " cgroup:"...)
+		b = append(b, t.lk.cgroupPath(s.CgroupID)...)
+	}
+	return b
+}
+
+// appendUnixExt is what ss's unix_show_sock prints after the addresses:
+// -p users, -m memory, then -e details.
+func (t *tabler) appendUnixExt(b []byte, s *snapshot.Socket) []byte {
+	b = t.appendUsers(b, s)
+	if t.opt.Memory && s.MemInfo != nil {
+		b = appendSkmem(b, s.MemInfo)
+	}
+	if t.opt.Extended {
+		if s.HasShutdown {
+			b = appendShutdown(b, s.Shutdown)
+		}
+		if s.VFSInode != 0 || s.VFSDev != 0 {
+			b = append(b, " ino:"...)
+			b = strconv.AppendUint(b, uint64(s.VFSInode), 10)
+			b = append(b, " dev:"...)
+			b = strconv.AppendUint(b, uint64(devMajor(s.VFSDev)), 10)
+			b = append(b, '/')
+			b = strconv.AppendUint(b, uint64(devMinor(s.VFSDev)), 10)
+		}
+		if hasIcons(s) {
+			b = append(b, " peers:"...)
+			for _, p := range s.Icons {
+				b = append(b, ' ')
+				b = strconv.AppendUint(b, uint64(p), 10)
 			}
 		}
 	}
@@ -764,6 +976,7 @@ type lookups struct {
 	opt     *Options
 	ifnames map[uint32]string
 	hosts   map[netip.Addr]string // "" when the address has no name
+	procs   map[int32]string      // netlink port id → comm, "" when none
 	cg      *CgroupPaths
 }
 

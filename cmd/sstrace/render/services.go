@@ -16,6 +16,7 @@ import (
 // A nil *Services resolves nothing.
 type Services struct {
 	byProto map[string]map[uint16]string
+	byPort  map[uint16]string // the first line of each port, whatever its protocol
 
 	// Ports in [EphemeralMin, EphemeralMax] are never resolved (ss's
 	// is_ephemeral). ParseServices leaves the range empty (0, -1);
@@ -66,7 +67,7 @@ func EphemeralRange() (lo, hi int) {
 // port is read like strtoul(3) in base 10 and truncated to 16 bits; lines
 // that do not parse are skipped; for each (port, proto) the first line wins.
 func ParseServices(r io.Reader) (*Services, error) {
-	s := &Services{byProto: make(map[string]map[uint16]string), EphemeralMin: 0, EphemeralMax: -1}
+	s := &Services{byProto: make(map[string]map[uint16]string), byPort: make(map[uint16]string), EphemeralMin: 0, EphemeralMax: -1}
 	br := bufio.NewReader(r)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -147,6 +148,12 @@ func (s *Services) parseLine(line []byte) {
 	if _, dup := m[p]; !dup {
 		m[p] = string(name)
 	}
+	if s.byPort == nil {
+		s.byPort = make(map[uint16]string)
+	}
+	if _, dup := s.byPort[p]; !dup {
+		s.byPort[p] = m[p]
+	}
 }
 
 // strtoul10 mimics strtoul(b, &end, 10) on a string without leading
@@ -200,6 +207,17 @@ func (s *Services) Name(port uint16, proto string) (string, bool) {
 		return "", false
 	}
 	return s.Lookup(port, proto)
+}
+
+// NameAny is ss's resolution of a non-zero port when it has no protocol to
+// ask for (getservbyport(port, NULL)): no name in the ephemeral range, else
+// the first services line with the port, whatever its protocol.
+func (s *Services) NameAny(port uint16) (string, bool) {
+	if s == nil || (int(port) >= s.EphemeralMin && int(port) <= s.EphemeralMax) {
+		return "", false
+	}
+	name, ok := s.byPort[port]
+	return name, ok
 }
 
 // Len is the number of (port, protocol) entries.

@@ -1,0 +1,575 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"sstrace/snapshot"
+	"sstrace/tracer"
+	"sstrace/tracer/symbol"
+)
+
+type leaksOptions struct {
+	pids       []int
+	minAge     time.Duration
+	duration   time.Duration
+	interval   time.Duration
+	json       bool
+	pprof      string
+	force      bool
+	failOnLeak bool
+	netns      string
+	ringSize   int
+}
+
+// exitLeaks is the status of `leaks --fail-on-leak` when leaks were found.
+const exitLeaks = 3
+
+func newLeaksCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o leaksOptions
+	cmd := &cobra.Command{
+		Use:   "leaks [--pid P] [--min-age D] [--duration D] [-- CMD ARGS]",
+		Short: "find sockets held open that never connected, with the line of code that made them",
+		Long: `leaks reports TCP sockets that processes hold open but never used: created and
+never connected, bound only, or a failed connect nobody closed (class
+never-connected), and connections whose peer closed but the process never did
+(class close-wait). ss -s counts the first kind as "closed"; lsof says "can't
+identify protocol". sstrace names the process and the user stack that created
+each one, each frame as function (file:line).
+
+Sockets created while sstrace runs carry their creating stack. Sockets that
+existed before are found in every process's file table and reported as
+"created before tracing started".
+
+With -- CMD ARGS, sstrace runs CMD, traces only it and the processes it forks,
+reports the sockets they still held when they exited, and exits with CMD's
+status (or 3 with --fail-on-leak when there are leaks).`,
+		Example: `  sstrace leaks --duration 30s
+  sstrace leaks --pid 4242 --min-age 1m -j
+  sstrace leaks --pprof leaks.pb.gz --fail-on-leak -- ./my-service --once
+  go tool pprof -top leaks.pb.gz`,
+		Args:          cobra.ArbitraryArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.ArgsLenAtDash() < 0 && len(args) > 0 {
+				return fmt.Errorf("leaks: unexpected argument %q (a command to run goes after --)", args[0])
+			}
+			if cmd.ArgsLenAtDash() > 0 {
+				return fmt.Errorf("leaks: unexpected argument %q before --", args[0])
+			}
+			return runLeaks(cmd.Context(), stdout, stderr, &o, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntSliceVar(&o.pids, "pid", nil, "only these processes (and what they fork from now on); repeatable")
+	fl.DurationVar(&o.minAge, "min-age", 5*time.Second, "leave out sockets younger than this (they may be about to connect)")
+	fl.DurationVar(&o.duration, "duration", 0, "report after this long, then exit (default: report on Ctrl-C)")
+	fl.DurationVar(&o.interval, "interval", 0, "report every interval")
+	fl.BoolVarP(&o.json, "json", "j", false, "print the report as JSON")
+	fl.StringVar(&o.pprof, "pprof", "", "also write the report as a pprof profile (sample type sockets/count) to FILE")
+	fl.BoolVar(&o.force, "force", false, "replace an existing --pprof file")
+	fl.BoolVar(&o.failOnLeak, "fail-on-leak", false, "with -- CMD: exit 3 when leaks were found")
+	fl.StringVar(&o.netns, "netns", "", "only sockets of this network namespace (a path like /run/netns/NAME or /proc/PID/ns/net)")
+	fl.IntVar(&o.ringSize, "ring-size", 0, "ring buffer size in bytes (test plumbing)")
+	fl.MarkHidden("ring-size")
+	return cmd
+}
+
+func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, command []string) error {
+	if o.minAge < 0 || o.duration < 0 || o.interval < 0 {
+		return errors.New("leaks: --min-age, --duration and --interval must not be negative")
+	}
+	if len(command) > 0 && len(o.pids) > 0 {
+		return errors.New("leaks: --pid and -- CMD exclude each other (CMD's own tree is traced)")
+	}
+	var netnsCookie uint64
+	if o.netns != "" {
+		c, err := tracer.NetNSCookie(o.netns)
+		if err != nil {
+			return fmt.Errorf("leaks: --netns: %w", err)
+		}
+		netnsCookie = c
+	}
+	for _, p := range o.pids {
+		if p <= 0 {
+			return fmt.Errorf("leaks: --pid %d: not a process id", p)
+		}
+		if err := unix.Kill(p, 0); err != nil && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("leaks: --pid %d: no such process", p)
+		}
+	}
+
+	// With a command, start it held at a barrier so that its pid is traced
+	// before it runs a single instruction of its own.
+	var child *heldChild
+	if len(command) > 0 {
+		var err error
+		if child, err = startHeld(command, stderr); err != nil {
+			return err
+		}
+		defer child.kill()
+	}
+
+	follow := make([]uint32, 0, len(o.pids)+1)
+	for _, p := range o.pids {
+		follow = append(follow, uint32(p))
+	}
+	if child != nil {
+		follow = append(follow, uint32(child.cmd.Process.Pid))
+	}
+	tr, err := tracer.Open(ctx, tracer.Options{NetNSCookie: netnsCookie, FollowPIDs: follow, RingSize: o.ringSize})
+	if err != nil {
+		return fmt.Errorf("leaks: %w", err)
+	}
+	defer tr.Close()
+	if s := tr.MissingSummary(); s != "" {
+		fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", s)
+	}
+	switch {
+	case child != nil:
+		fmt.Fprintf(stderr, "sstrace: tracing %s (pid %d); the report comes when it exits\n", command[0], child.cmd.Process.Pid)
+	case o.duration > 0:
+		fmt.Fprintf(stderr, "sstrace: tracing socket lives for %s\n", o.duration)
+	default:
+		fmt.Fprintln(stderr, "sstrace: tracing socket lives; Ctrl-C to report")
+	}
+
+	l := &leakSession{
+		tr: tr, o: o, stdout: stdout, stderr: stderr, sym: symbol.New(),
+		tracker: snapshot.NewLeakTracker(monoNow()), procs: map[uint32]*procInfo{},
+		netnsCookie: netnsCookie, startWall: time.Now(),
+	}
+	if child != nil {
+		l.cmdPID = uint32(child.cmd.Process.Pid)
+		if path, err := exec.LookPath(command[0]); err == nil {
+			l.cmdExe = path
+		}
+	}
+	var exited chan error
+	if child != nil {
+		exited = make(chan error, 1)
+		if err := child.release(); err != nil {
+			return err
+		}
+		go func() { exited <- child.cmd.Wait() }()
+	}
+
+	var deadline, tick <-chan time.Time
+	if o.duration > 0 {
+		t := time.NewTimer(o.duration)
+		defer t.Stop()
+		deadline = t.C
+	}
+	if o.interval > 0 {
+		t := time.NewTicker(o.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var ev tracer.Event
+	for {
+		select {
+		case <-ctx.Done():
+			if child != nil {
+				// Ctrl-C reached the command too (same process group):
+				// wait for it, then report what it left.
+				err := <-exited
+				return l.finishCommand(err)
+			}
+			return l.report(true)
+		case <-deadline:
+			if child != nil {
+				return fmt.Errorf("leaks: --duration does not apply with -- CMD (the report comes when CMD exits)")
+			}
+			return l.report(true)
+		case <-tick:
+			if err := l.report(false); err != nil {
+				return err
+			}
+		case err := <-exited:
+			return l.finishCommand(err)
+		default:
+		}
+		err := tr.ReadTimeout(&ev, 50*time.Millisecond)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("leaks: %w", err)
+		}
+		l.apply(&ev)
+	}
+}
+
+type procInfo struct {
+	exe  string
+	proc *symbol.Proc
+	err  error
+}
+
+type leakSession struct {
+	tr          *tracer.Tracer
+	o           *leaksOptions
+	stdout      io.Writer
+	stderr      io.Writer
+	sym         *symbol.Symbolizer
+	tracker     *snapshot.LeakTracker
+	procs       map[uint32]*procInfo
+	netnsCookie uint64
+	startWall   time.Time
+	leaked      bool
+	// cmdExe is the executable of -- CMD (its pid's exe when gone).
+	cmdExe string
+	cmdPID uint32
+}
+
+func (l *leakSession) apply(ev *tracer.Event) {
+	if ev.Kind == tracer.KindBirth {
+		// Read the creator's mappings now, while it lives: the report may
+		// come after it exited.
+		l.process(ev.PID)
+	}
+	l.tracker.Apply(ev)
+}
+
+func (l *leakSession) process(pid uint32) *procInfo {
+	if p, ok := l.procs[pid]; ok {
+		return p
+	}
+	p := &procInfo{}
+	p.exe, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if p.exe == "" && pid == l.cmdPID {
+		p.exe = l.cmdExe
+	}
+	p.proc, p.err = l.sym.Process(int(pid))
+	l.procs[pid] = p
+	return p
+}
+
+// drain applies every event already in the ring: those emitted before now.
+func (l *leakSession) drain() error {
+	var ev tracer.Event
+	for {
+		err := l.tr.ReadTimeout(&ev, time.Millisecond)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("leaks: %w", err)
+		}
+		l.apply(&ev)
+	}
+}
+
+// finishCommand reports what CMD's processes held when they exited (and
+// what descendants still alive hold), then exits with CMD's status.
+func (l *leakSession) finishCommand(waitErr error) error {
+	if err := l.drain(); err != nil {
+		return err
+	}
+	leaks := append([]snapshot.LeakedSocket(nil), l.tracker.AtExit()...)
+	// Descendants that outlived CMD (daemons) still hold theirs.
+	live, err := l.inventoryLeaks(true)
+	if err != nil {
+		return err
+	}
+	leaks = append(leaks, live...)
+	if err := l.print(leaks, true); err != nil {
+		return err
+	}
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(waitErr, &ee):
+		code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+	case waitErr != nil:
+		return fmt.Errorf("leaks: waiting for the command: %w", waitErr)
+	}
+	if l.o.failOnLeak && len(leaks) > 0 {
+		code = exitLeaks
+	}
+	if code != 0 {
+		return &exitError{code: code, err: fmt.Errorf("command exited with status %d", code)}
+	}
+	return nil
+}
+
+// inventoryLeaks classifies the sockets processes hold now. With onlyTraced
+// (or --pid), only the followed process tree counts.
+func (l *leakSession) inventoryLeaks(onlyTraced bool) ([]snapshot.LeakedSocket, error) {
+	inv, err := l.tr.Inventory()
+	if err != nil {
+		return nil, fmt.Errorf("leaks: %w", err)
+	}
+	now := monoNow()
+	if onlyTraced || len(l.o.pids) > 0 {
+		tree, err := l.tr.FollowedPIDs()
+		if err != nil {
+			return nil, fmt.Errorf("leaks: %w", err)
+		}
+		kept := inv[:0]
+		for _, f := range inv {
+			if tree[f.PID] {
+				kept = append(kept, f)
+			}
+		}
+		inv = kept
+	}
+	return l.tracker.Report(inv, now, l.o.minAge), nil
+}
+
+func (l *leakSession) report(final bool) error {
+	if err := l.drain(); err != nil {
+		return err
+	}
+	leaks, err := l.inventoryLeaks(false)
+	if err != nil {
+		return err
+	}
+	return l.print(leaks, final)
+}
+
+// reportGroup is one group as printed and written to JSON and pprof.
+type reportGroup struct {
+	Class         string        `json:"class"`
+	PID           uint32        `json:"pid"`
+	Comm          string        `json:"comm"`
+	Exe           string        `json:"exe,omitempty"`
+	Count         int           `json:"count"`
+	OldestMs      int64         `json:"oldest_ms"`
+	NewestMs      int64         `json:"newest_ms"`
+	FDs           []uint32      `json:"fds"`
+	AtExit        bool          `json:"at_exit,omitempty"`
+	BeforeTracing bool          `json:"created_before_tracing,omitempty"`
+	Stack         []reportFrame `json:"stack,omitempty"`
+	StackError    string        `json:"stack_error,omitempty"`
+	frames        []symbol.Frame
+}
+
+type reportFrame struct {
+	Function string `json:"function"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Module   string `json:"module,omitempty"`
+	Address  string `json:"address"`
+}
+
+type leakReport struct {
+	Time          time.Time     `json:"time"`
+	TracedMs      int64         `json:"traced_ms"`
+	MinAgeMs      int64         `json:"min_age_ms"`
+	Sockets       int           `json:"sockets"`
+	NeverConn     int           `json:"never_connected"`
+	CloseWait     int           `json:"close_wait"`
+	LostEvents    uint64        `json:"lost_events"`
+	Incomplete    bool          `json:"incomplete,omitempty"`
+	NotTraced     string        `json:"not_traced,omitempty"`
+	Groups        []reportGroup `json:"groups"`
+	Final         bool          `json:"final"`
+	ExitedCommand bool          `json:"command_exited,omitempty"`
+}
+
+func (l *leakSession) build(leaks []snapshot.LeakedSocket, final bool) leakReport {
+	drops, _ := l.tr.Drops()
+	r := leakReport{
+		Time: time.Now(), TracedMs: time.Since(l.startWall).Milliseconds(), MinAgeMs: l.o.minAge.Milliseconds(),
+		Sockets: len(leaks), LostEvents: drops, Incomplete: drops > 0, NotTraced: l.tr.MissingSummary(),
+		Final: final, Groups: []reportGroup{},
+	}
+	for _, g := range snapshot.GroupLeaks(leaks) {
+		rg := reportGroup{Class: g.Class, PID: g.PID, Comm: g.Comm, Count: len(g.Sockets),
+			OldestMs: g.Oldest().Milliseconds(), NewestMs: g.Newest().Milliseconds(),
+			BeforeTracing: g.StackID < 0 && g.Sockets[0].Birth == nil}
+		for _, s := range g.Sockets {
+			rg.FDs = append(rg.FDs, s.FD)
+			rg.AtExit = rg.AtExit || s.AtExit
+		}
+		sort.Slice(rg.FDs, func(i, j int) bool { return rg.FDs[i] < rg.FDs[j] })
+		if g.Class == snapshot.ClassNeverConnected {
+			r.NeverConn += len(g.Sockets)
+		} else {
+			r.CloseWait += len(g.Sockets)
+		}
+		p := l.process(g.PID)
+		rg.Exe = p.exe
+		if g.StackID >= 0 {
+			rg.frames, rg.StackError = l.stack(g.PID, p, g.StackID, g.UserRet)
+			for _, f := range rg.frames {
+				rg.Stack = append(rg.Stack, reportFrame{Function: f.Function, File: f.File, Line: f.Line,
+					Module: f.Module, Address: fmt.Sprintf("%#x", f.Addr)})
+				// Inlined calls are frames of their own, as the source reads.
+				for _, in := range f.InlinedInto {
+					rg.Stack = append(rg.Stack, reportFrame{Function: in.Function, File: in.File, Line: in.Line,
+						Module: f.Module, Address: fmt.Sprintf("%#x", f.Addr)})
+				}
+			}
+		}
+		r.Groups = append(r.Groups, rg)
+	}
+	return r
+}
+
+// resolved says whether a frame was found in a symbol table.
+func resolved(f symbol.Frame) bool { return !strings.HasPrefix(f.Function, "0x") }
+
+// syscallWrappers are libc functions that make a syscall without setting up
+// a stack frame: a frame-pointer walk from inside one skips its caller.
+var syscallWrappers = map[string]bool{
+	"socket": true, "__socket": true, "__GI_socket": true, "__libc_socket": true,
+}
+
+// stack symbolizes a creating stack. When the innermost frame is a
+// frameless libc wrapper, the word at the stack pointer (the caller's
+// return address) is put back in as the second frame.
+func (l *leakSession) stack(pid uint32, p *procInfo, id int32, userRet uint64) ([]symbol.Frame, string) {
+	addrs, err := l.tr.Stack(id)
+	if err != nil {
+		return nil, err.Error()
+	}
+	proc := p.proc
+	if proc != nil && len(addrs) > 0 && !resolved(proc.Lookup(addrs[0], false)) &&
+		!resolved(proc.Lookup(addrs[len(addrs)-1], true)) {
+		// Maps read while the process was exiting come back empty, or
+		// name files that can no longer be opened through /proc/PID/root.
+		proc = nil
+	}
+	if proc == nil {
+		// Gone before its maps could be read: place its executable where
+		// the kernel saw its text.
+		var perr error
+		base, ok := l.tr.ExeBase(pid)
+		switch {
+		case p.exe == "":
+			perr = errors.New("executable unknown")
+		case !ok:
+			perr = errors.New("no text address recorded")
+		default:
+			proc, perr = procFromExe(l.sym, p.exe, base)
+		}
+		if proc == nil {
+			msg := "process gone before its mappings were read"
+			if p.err != nil {
+				msg = p.err.Error()
+			}
+			return nil, msg + "; " + perr.Error()
+		}
+	}
+	frames := proc.Symbolize(addrs)
+	// The wrapper is known by name, or, when only the executable could be
+	// placed, by being outside it while the stack's top word is inside.
+	frameless := len(frames) > 0 && (syscallWrappers[frames[0].Function] ||
+		(proc != p.proc && !resolved(frames[0]) && resolved(proc.Lookup(userRet, true))))
+	if frameless && userRet != 0 && (len(addrs) < 2 || addrs[1] != userRet) {
+		with := make([]uint64, 0, len(addrs)+1)
+		with = append(with, addrs[0], userRet)
+		with = append(with, addrs[1:]...)
+		frames = proc.Symbolize(with)
+	}
+	return frames, ""
+}
+
+func (l *leakSession) print(leaks []snapshot.LeakedSocket, final bool) error {
+	r := l.build(leaks, final)
+	if len(leaks) > 0 {
+		l.leaked = true
+	}
+	if l.o.pprof != "" && final {
+		if err := writeLeakProfile(l.o.pprof, l.o.force, &r); err != nil {
+			return err
+		}
+	}
+	w := bufio.NewWriter(l.stdout)
+	if l.o.json {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("leaks: encoding JSON: %w", err)
+		}
+		w.Write(b)
+		w.WriteByte('\n')
+		return w.Flush()
+	}
+	printLeakReport(w, &r)
+	return w.Flush()
+}
+
+func printLeakReport(w io.Writer, r *leakReport) {
+	fmt.Fprintf(w, "%s  leaks: %d sockets (%d never-connected, %d close-wait) in %d groups; traced %s, min-age %s\n",
+		r.Time.Format("15:04:05"), r.Sockets, r.NeverConn, r.CloseWait, len(r.Groups),
+		(time.Duration(r.TracedMs) * time.Millisecond).String(), (time.Duration(r.MinAgeMs) * time.Millisecond).String())
+	if r.LostEvents > 0 {
+		fmt.Fprintf(w, "INCOMPLETE: %d events were lost (ring buffer full): some births or deaths are missing\n", r.LostEvents)
+	}
+	if r.NotTraced != "" {
+		fmt.Fprintf(w, "not traced: %s\n", r.NotTraced)
+	}
+	for _, g := range r.Groups {
+		fmt.Fprintln(w)
+		what := "held open"
+		if g.AtExit {
+			what = "held until exit"
+		}
+		fmt.Fprintf(w, "%s: %d sockets %s by pid %d (%s)", g.Class, g.Count, what, g.PID, g.Comm)
+		if g.Exe != "" {
+			fmt.Fprintf(w, " %s", g.Exe)
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  age: oldest %s, newest %s; fds %s\n",
+			(time.Duration(g.OldestMs) * time.Millisecond).String(), (time.Duration(g.NewestMs) * time.Millisecond).String(), fdList(g.FDs, 8))
+		switch {
+		case g.BeforeTracing:
+			fmt.Fprintln(w, "  created before tracing started (no stack)")
+		case g.StackError != "":
+			fmt.Fprintf(w, "  created at: unknown (%s)\n", g.StackError)
+		case len(g.Stack) > 0:
+			fmt.Fprintln(w, "  created at:")
+			for _, f := range g.Stack {
+				fmt.Fprintf(w, "    %s", f.Function)
+				if f.File != "" {
+					fmt.Fprintf(w, " (%s:%d)", f.File, f.Line)
+				}
+				if f.Module != "" {
+					fmt.Fprintf(w, " [%s]", f.Module)
+				}
+				fmt.Fprintln(w)
+			}
+		}
+	}
+}
+
+func fdList(fds []uint32, max int) string {
+	var b strings.Builder
+	for i, fd := range fds {
+		if i == max {
+			fmt.Fprintf(&b, " … (%d more)", len(fds)-max)
+			break
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprint(&b, fd)
+	}
+	return b.String()
+}
+
+// monoNow is CLOCK_MONOTONIC in ns, the clock of event timestamps.
+func monoNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"sstrace/snapshot/nstest"
+)
+
+// leakers are the test programs, built once per test binary run.
+type leakers struct{ goBin, cBin string }
+
+func buildLeakers(t *testing.T) leakers {
+	t.Helper()
+	dir := t.TempDir()
+	l := leakers{goBin: filepath.Join(dir, "goleaker"), cBin: filepath.Join(dir, "cleaker")}
+	if out, err := exec.Command("go", "build", "-o", l.goBin, "../../testdata/leaker/go").CombinedOutput(); err != nil {
+		t.Fatalf("building the Go leaker: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("gcc", "-g", "-O2", "-fno-omit-frame-pointer", "-o", l.cBin, "../../testdata/leaker/c/leaker.c").CombinedOutput(); err != nil {
+		t.Fatalf("building the C leaker: %v\n%s", err, out)
+	}
+	return l
+}
+
+// markerLine is the line of path that holds "LEAK-HERE".
+func markerLine(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		code := strings.TrimSpace(l)
+		if strings.Contains(l, "LEAK-HERE") && !strings.HasPrefix(code, "//") && !strings.HasPrefix(code, "/*") && !strings.HasPrefix(code, "*") {
+			return i + 1
+		}
+	}
+	t.Fatalf("no LEAK-HERE in %s", path)
+	return 0
+}
+
+type leakJSON struct {
+	Sockets    int    `json:"sockets"`
+	LostEvents uint64 `json:"lost_events"`
+	Groups     []struct {
+		Class         string   `json:"class"`
+		PID           uint32   `json:"pid"`
+		Comm          string   `json:"comm"`
+		Count         int      `json:"count"`
+		FDs           []uint32 `json:"fds"`
+		AtExit        bool     `json:"at_exit"`
+		BeforeTracing bool     `json:"created_before_tracing"`
+		Stack         []struct {
+			Function string `json:"function"`
+			File     string `json:"file"`
+			Line     int    `json:"line"`
+		} `json:"stack"`
+		StackError string `json:"stack_error"`
+	} `json:"groups"`
+}
+
+// running is a process started in the namespace that announced itself.
+type running struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	pid   int
+}
+
+// startLeaker starts a leaker in ns and waits for its "ready PID" line.
+func startLeaker(t *testing.T, ns *nstest.NS, bin string, args ...string) *running {
+	t.Helper()
+	r := &running{cmd: exec.Command(bin, args...)}
+	var out io.ReadCloser
+	err := ns.Do(func() (err error) {
+		r.cmd.Stderr = os.Stderr
+		if r.stdin, err = r.cmd.StdinPipe(); err != nil {
+			return err
+		}
+		if out, err = r.cmd.StdoutPipe(); err != nil {
+			return err
+		}
+		return r.cmd.Start()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.stdin.Close(); r.cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if _, serr := fmt.Sscanf(line, "ready %d", &r.pid); err != nil || serr != nil {
+		t.Fatalf("leaker did not say ready: %q %v", line, err)
+	}
+	return r
+}
+
+// startLeaks starts `sstrace leaks -j ...` and returns once it traces.
+func startLeaks(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(sstraceBin, append([]string{"leaks", "-j"}, args...)...)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	br := bufio.NewReader(stderr)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("sstrace leaks ended before tracing: %v", err)
+		}
+		if strings.Contains(line, "tracing socket lives") {
+			go io.Copy(os.Stderr, br)
+			return cmd, &stdout
+		}
+		t.Logf("sstrace: %s", strings.TrimSpace(line))
+	}
+}
+
+func stopLeaks(t *testing.T, cmd *exec.Cmd, stdout *bytes.Buffer) leakJSON {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sstrace leaks: %v", err)
+	}
+	var r leakJSON
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, stdout.Bytes())
+	}
+	return r
+}
+
+func TestLeaksAttributedToTheLine(t *testing.T) {
+	nstest.RequireRoot(t)
+	l := buildLeakers(t)
+	goLine := markerLine(t, "../../testdata/leaker/go/main.go")
+	cLine := markerLine(t, "../../testdata/leaker/c/leaker.c")
+	for _, tc := range []struct {
+		name, bin string
+		args      []string
+		n         int
+		function  string
+		file      string
+		line      int
+	}{
+		{"go", l.goBin, []string{"-n", "13"}, 13, "main.leakOne", "testdata/leaker/go/main.go", goLine},
+		{"c", l.cBin, []string{"11"}, 11, "leak_one", "leaker.c", cLine},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := nstest.New(t)
+			cmd, out := startLeaks(t, "--netns", ns.Path(), "--min-age", "0")
+			lk := startLeaker(t, ns, tc.bin, tc.args...)
+			r := stopLeaks(t, cmd, out)
+			if len(r.Groups) != 1 {
+				t.Fatalf("%d groups, want 1: %+v", len(r.Groups), r.Groups)
+			}
+			g := r.Groups[0]
+			if g.PID != uint32(lk.pid) || g.Count != tc.n || g.Class != "never-connected" || len(g.FDs) != tc.n {
+				t.Errorf("group: pid %d count %d class %s fds %v; want pid %d count %d", g.PID, g.Count, g.Class, g.FDs, lk.pid, tc.n)
+			}
+			found := false
+			for _, f := range g.Stack {
+				if f.Function == tc.function && strings.HasSuffix(f.File, tc.file) && f.Line == tc.line {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no frame %s (%s:%d) in the stack (%s): %+v", tc.function, tc.file, tc.line, g.StackError, g.Stack)
+			}
+		})
+	}
+}
+
+// A leaker that started before sstrace is found from the fd inventory.
+func TestLeaksBeforeTracing(t *testing.T) {
+	nstest.RequireRoot(t)
+	l := buildLeakers(t)
+	ns := nstest.New(t)
+	lk := startLeaker(t, ns, l.goBin, "-n", "5", "-close-wait", "2")
+	cmd, out := startLeaks(t, "--netns", ns.Path(), "--min-age", "0")
+	r := stopLeaks(t, cmd, out)
+	classes := map[string]int{}
+	for _, g := range r.Groups {
+		if g.PID != uint32(lk.pid) || !g.BeforeTracing {
+			t.Errorf("group %+v: want pid %d created before tracing", g, lk.pid)
+		}
+		classes[g.Class] += g.Count
+	}
+	if classes["never-connected"] != 5 || classes["close-wait"] != 2 {
+		t.Errorf("classes %v, want 5 never-connected and 2 close-wait", classes)
+	}
+}
+
+// leaks -- CMD reports what CMD held at exit and exits with its status, or
+// 3 with --fail-on-leak; --pprof writes a profile go tool pprof reads.
+func TestLeaksCommand(t *testing.T) {
+	nstest.RequireRoot(t)
+	l := buildLeakers(t)
+	ns := nstest.New(t)
+	prof := filepath.Join(t.TempDir(), "leaks.pb.gz")
+	var stdout bytes.Buffer
+	var exitCode int
+	err := ns.Do(func() error {
+		cmd := exec.Command(sstraceBin, "leaks", "-j", "--fail-on-leak", "--pprof", prof, "--", l.goBin, "-n", "7", "-exit")
+		cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			exitCode = ee.ExitCode()
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exitCode != exitLeaks {
+		t.Errorf("exit status %d, want %d (--fail-on-leak)", exitCode, exitLeaks)
+	}
+	// The leaker prints "ready PID" on the same stdout, before the report.
+	text := stdout.String()
+	i := strings.Index(text, "{")
+	var r leakJSON
+	if i < 0 || json.Unmarshal([]byte(text[i:]), &r) != nil {
+		t.Fatalf("no JSON report in %q", text)
+	}
+	if r.Sockets != 7 || len(r.Groups) != 1 || !r.Groups[0].AtExit {
+		t.Errorf("report: %d sockets, groups %+v; want 7 held until exit", r.Sockets, r.Groups)
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", prof).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof -top: %v\n%s", err, top)
+	}
+	if !strings.Contains(string(top), "main.leakOne") {
+		t.Errorf("pprof -top does not name main.leakOne:\n%s", top)
+	}
+
+	// Without --fail-on-leak the command's own status comes through.
+	err = ns.Do(func() error {
+		return exec.Command(sstraceBin, "leaks", "--", "sh", "-c", "exit 5").Run()
+	})
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+		t.Errorf("leaks -- sh -c 'exit 5': %v, want exit status 5", err)
+	}
+}
