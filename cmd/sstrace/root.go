@@ -96,6 +96,7 @@ falls back to /proc, as ss does.`,
 	fl.BoolVarP(&f.version, "version", "V", false, "print the version")
 	fl.MarkHidden("socket")
 	cmd.AddCommand(newLeaksCmd(stdout, stderr))
+	cmd.AddCommand(newReconcileCmd(stdout, stderr))
 	return cmd
 }
 
@@ -186,7 +187,7 @@ func notYet(f *listFlags) error {
 		set  bool
 		name string
 	}{
-		{f.filterFile != "", "-F"}, {f.dccp, "-d"},
+		{f.dccp, "-d"},
 	} {
 		if o.set {
 			missing = append(missing, o.name)
@@ -216,9 +217,6 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 	if err != nil {
 		return err
 	}
-	if len(expr) > 0 {
-		return fmt.Errorf("filter %q: filter expressions are not implemented yet in this version of sstrace (state/exclude are)", strings.Join(expr, " "))
-	}
 	sel, err := filter.Select(order, stateArgs)
 	if err != nil {
 		return err
@@ -239,6 +237,20 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 	if f.diag != "" {
 		return dumpTCPDiag(stdout, stderr, sel, f.diag, f.force)
 	}
+	// The expression (and -F FILE) comes after, as in ss: it may narrow
+	// the families (src unix:..., -4 values).
+	var file *string
+	if f.filterFile != "" {
+		text, err := readFilterFile(cmd.InOrStdin(), f.filterFile)
+		if err != nil {
+			return err
+		}
+		file = &text
+	}
+	cond, err := sel.ParseFilter(expr, file, filter.System)
+	if err != nil {
+		return err
+	}
 	req := sel.ListRequest()
 	req.Details = f.extended
 	if f.info {
@@ -251,6 +263,15 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 	socks, err := snapshot.List(req)
 	if err != nil {
 		return err
+	}
+	if cond != nil {
+		kept := socks[:0]
+		for i := range socks {
+			if filter.Eval(cond, &socks[i]) {
+				kept = append(kept, socks[i])
+			}
+		}
+		socks = kept
 	}
 	if f.processes {
 		cookie, err := tracer.NetNSCookie("")
@@ -415,4 +436,19 @@ func mptcpServices(sel filter.Selection) string {
 		}
 	}
 	return last
+}
+
+// readFilterFile reads -F FILE ("-" is standard input).
+func readFilterFile(stdin io.Reader, path string) (string, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading filter file %s: %w", path, err)
+	}
+	return string(b), nil
 }
