@@ -187,7 +187,7 @@ func notYet(f *listFlags) error {
 		set  bool
 		name string
 	}{
-		{f.dccp, "-d"},
+
 	} {
 		if o.set {
 			missing = append(missing, o.name)
@@ -263,6 +263,9 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 	socks, err := snapshot.List(req)
 	if err != nil {
 		return err
+	}
+	if sel.Has(filter.DCCP) {
+		socks = appendDCCP(stderr, socks, sel)
 	}
 	if cond != nil {
 		kept := socks[:0]
@@ -451,4 +454,23 @@ func readFilterFile(stdin io.Reader, path string) (string, error) {
 		return "", fmt.Errorf("reading filter file %s: %w", path, err)
 	}
 	return string(b), nil
+}
+
+// appendDCCP lists DCCP sockets where the kernel still has DCCP (Linux
+// removed it in 6.16): like ss, a kernel that refuses the dump leaves the
+// table empty, and sstrace says why in one line instead of ss's
+// "RTNETLINK answers: Invalid argument".
+func appendDCCP(stderr io.Writer, socks []snapshot.Socket, sel filter.Selection) []snapshot.Socket {
+	for _, fam := range []uint8{filter.AFInet, filter.AFInet6} {
+		if !sel.HasFamily(int(fam)) {
+			continue
+		}
+		out, err := snapshot.DumpAppend(socks, snapshot.DumpRequest{Family: fam, Protocol: unix.IPPROTO_DCCP, States: sel.States})
+		if err != nil {
+			fmt.Fprintln(stderr, "sstrace: DCCP: this kernel has no DCCP sock_diag (DCCP was removed in Linux 6.16): no DCCP sockets listed")
+			return socks
+		}
+		socks = out
+	}
+	return socks
 }
