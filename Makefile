@@ -62,9 +62,17 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./tracer/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./snapshot/
 	$(GO) test -run='^$$' -fuzz=FuzzParseServices -fuzztime=$(FUZZTIME) ./cmd/sstrace/render/
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./snapshot/filter/
+	$(GO) test -run='^$$' -fuzz=FuzzParseSockstat -fuzztime=$(FUZZTIME) ./snapshot/
+	$(GO) test -run='^$$' -fuzz=FuzzProcNet -fuzztime=$(FUZZTIME) ./snapshot/
+	$(GO) test -run='^$$' -fuzz=FuzzProcFromMaps -fuzztime=$(FUZZTIME) ./tracer/symbol/
+	$(GO) test -run='^$$' -fuzz=FuzzReadRecording -fuzztime=$(FUZZTIME) ./cmd/sstrace/
 
-bench: build ## Go benchmarks of the hot paths
+BENCH_SOCKETS ?= 10000
+BENCH_RUNS    ?= 5
+bench: build ## Go benchmarks of the hot paths, then ss and sstrace side by side (BENCH_SOCKETS, BENCH_RUNS)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	testdata/bench/run.sh $(BINARY) $(BENCH_SOCKETS) $(BENCH_RUNS)
 
 clean: ## remove the built binary
 	rm -f $(BINARY)

@@ -97,6 +97,8 @@ falls back to /proc, as ss does.`,
 	fl.MarkHidden("socket")
 	cmd.AddCommand(newLeaksCmd(stdout, stderr))
 	cmd.AddCommand(newReconcileCmd(stdout, stderr))
+	cmd.AddCommand(newTraceCmd(stdout, stderr))
+	cmd.AddCommand(newTimelineCmd(stdout, stderr))
 	return cmd
 }
 
@@ -186,9 +188,7 @@ func notYet(f *listFlags) error {
 	for _, o := range []struct {
 		set  bool
 		name string
-	}{
-
-	} {
+	}{} {
 		if o.set {
 			missing = append(missing, o.name)
 		}

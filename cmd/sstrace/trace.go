@@ -1,0 +1,1045 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"sstrace/snapshot"
+	"sstrace/snapshot/filter"
+	"sstrace/tracer"
+)
+
+type traceOptions struct {
+	absolute bool
+	json     bool
+	record   string
+	force    bool
+	netns    string
+	duration time.Duration
+	tcp, udp bool
+	raw      bool
+	ipv4     bool
+	ipv6     bool
+	ringSize int
+}
+
+func newTraceCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o traceOptions
+	cmd := &cobra.Command{
+		Use:   "trace [OPTIONS] [FILTER]",
+		Short: "stream socket events: births, every TCP state transition with its owner and latency, deaths",
+		Long: `trace prints one line per socket event as it happens: births (socket, accept),
+every TCP state transition with the time spent in the state it leaves, the last
+close of the socket's fd, resets and destruction. Each line names the socket's
+owner (pid/comm): the process that holds the socket, also when the transition
+fired in softirq while another process was on the CPU. A connection not yet
+accepted belongs to its listener's owner.
+
+FILTER is ss's: leading "state NAME" / "exclude NAME" keep the events that
+leave or enter those states (births and deaths: the state the socket is in),
+then an expression (src, dst, sport, dport, ...) is evaluated on each event's
+addresses. Inet sockets only (TCP, UDP, MPTCP, raw).
+
+Events the ring buffer had no room for are never lost silently: a line says
+how many, and since when.
+
+With --record FILE, the events also go to FILE (JSON Lines, a header first)
+for "sstrace timeline FILE". The file appears when trace stops.`,
+		Example: `  sstrace trace
+  sstrace trace -T state syn-sent
+  sstrace trace -j dport = :443
+  sstrace trace --netns /run/netns/blue --record blue.rec --duration 1m
+  sstrace timeline blue.rec`,
+		Args:          cobra.ArbitraryArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTrace(cmd.Context(), stdout, stderr, &o, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SortFlags = false
+	fl.BoolVarP(&o.absolute, "absolute", "T", false, "print absolute times (RFC 3339, µs) instead of seconds since the start")
+	fl.BoolVarP(&o.json, "json", "j", false, "print one JSON object per event")
+	fl.StringVar(&o.record, "record", "", "also write the events to FILE, for sstrace timeline")
+	fl.BoolVar(&o.force, "force", false, "replace an existing --record file")
+	fl.StringVar(&o.netns, "netns", "", "only sockets of this network namespace (a path like /run/netns/NAME or /proc/PID/ns/net)")
+	fl.DurationVar(&o.duration, "duration", 0, "stop after this long (default: on Ctrl-C)")
+	fl.BoolVarP(&o.tcp, "tcp", "t", false, "TCP sockets (and MPTCP sockets' fds)")
+	fl.BoolVarP(&o.udp, "udp", "u", false, "UDP sockets")
+	fl.BoolVarP(&o.raw, "raw", "w", false, "raw sockets")
+	fl.BoolVarP(&o.ipv4, "ipv4", "4", false, "IPv4 sockets only")
+	fl.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 sockets only")
+	fl.IntVar(&o.ringSize, "ring-size", 0, "ring buffer size in bytes (test plumbing)")
+	fl.MarkHidden("ring-size")
+	return cmd
+}
+
+// traceFilter decides which events trace shows.
+type traceFilter struct {
+	states uint32 // bit per TCP state; 0: every state
+	expr   filter.Expr
+	tcp    bool // tables; all false: every table
+	udp    bool
+	raw    bool
+	v4, v6 bool // families; both false: both
+}
+
+// parseTraceFilter reads FILTER: ss's state/exclude list, then its
+// expression.
+func parseTraceFilter(o *traceOptions, args []string) (*traceFilter, error) {
+	f := &traceFilter{tcp: o.tcp, udp: o.udp, raw: o.raw, v4: o.ipv4, v6: o.ipv6}
+	stateArgs, rest, err := splitStates(args)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range stateArgs {
+		mask, err := filter.ParseState(a.Name)
+		if err != nil {
+			return nil, fmt.Errorf("filter: %w", err)
+		}
+		if i == 0 && a.Exclude {
+			f.states = filter.StatesAll
+		}
+		if a.Exclude {
+			f.states &^= mask
+		} else {
+			f.states |= mask
+		}
+	}
+	if len(stateArgs) > 0 && f.states == 0 {
+		return nil, errors.New("filter: no state left to show")
+	}
+	if len(rest) > 0 {
+		e, err := filter.Parse(rest, filter.System)
+		if err != nil {
+			return nil, err // "filter: position N ...: ..."
+		}
+		f.expr = e
+	}
+	return f, nil
+}
+
+const (
+	traceProtoTCP   = 6
+	traceProtoUDP   = 17
+	traceProtoMPTCP = 262
+)
+
+// match says whether trace shows the event (after attribution filled its
+// addresses in).
+func (f *traceFilter) match(ev *tracer.Event) bool {
+	switch ev.Family {
+	case unix.AF_INET:
+		if f.v6 && !f.v4 {
+			return false
+		}
+	case unix.AF_INET6:
+		if f.v4 && !f.v6 {
+			return false
+		}
+	default:
+		return false
+	}
+	if f.tcp || f.udp || f.raw {
+		isRaw := ev.Type == unix.SOCK_RAW
+		isTCP := !isRaw && (ev.Protocol == traceProtoTCP || ev.Protocol == traceProtoMPTCP)
+		isUDP := !isRaw && ev.Protocol == traceProtoUDP
+		if !(f.tcp && isTCP || f.udp && isUDP || f.raw && isRaw) {
+			return false
+		}
+	}
+	if f.states != 0 {
+		in := f.states&(1<<ev.NewState) != 0
+		if ev.Kind == tracer.KindState {
+			in = in || f.states&(1<<ev.OldState) != 0
+		}
+		if !in {
+			return false
+		}
+	}
+	if f.expr == nil {
+		return true
+	}
+	s := snapshot.Socket{
+		Family: uint8(ev.Family), Type: ev.Type, Protocol: ev.Protocol, State: ev.NewState,
+		Local: ev.Local, Peer: ev.Peer, Cookie: ev.Cookie, NetNS: uint64(ev.NetNS), Inode: ev.Inode,
+	}
+	return filter.Eval(f.expr, &s)
+}
+
+// traceClock turns CLOCK_MONOTONIC event times into wall-clock times.
+type traceClock struct {
+	boot time.Time // wall-clock time of CLOCK_MONOTONIC 0
+}
+
+// newTraceClock reads the offset between the wall clock and
+// CLOCK_MONOTONIC once, keeping the tightest of a few samples.
+func newTraceClock() traceClock {
+	var best time.Duration = -1
+	var boot time.Time
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		m := monoNow()
+		t1 := time.Now()
+		if d := t1.Sub(t0); best < 0 || d < best {
+			best = d
+			boot = t0.Add(d / 2).Add(-time.Duration(m)).Round(0)
+		}
+	}
+	return traceClock{boot: boot}
+}
+
+func (c traceClock) wall(ts uint64) time.Time { return c.boot.Add(time.Duration(ts)) }
+
+// traceOwner is who a socket belongs to, and how that is known.
+type traceOwner struct {
+	PID  uint32
+	Comm string
+	From string // see traceRecord's owner_from
+}
+
+const (
+	ownerBPF       = "bpf"
+	ownerSyscall   = "syscall"
+	ownerListener  = "listener"
+	ownerInventory = "inventory"
+)
+
+// sockMemo is what trace remembers of a socket between its events.
+type sockMemo struct {
+	owner     traceOwner
+	netns     uint32
+	local     netip.AddrPort
+	peer      netip.AddrPort
+	child     bool // a passive connection: owned by its listener until accepted
+	released  bool
+	listening bool
+}
+
+type listenKey struct {
+	netns uint32
+	port  uint16
+}
+
+type listenerInfo struct {
+	cookie uint64
+	addr   netip.Addr
+	owner  traceOwner
+}
+
+// traceMemoLimit bounds the sockets remembered: past it, those already
+// released (whose destroy may have been lost) are forgotten.
+const traceMemoLimit = 1 << 20
+
+// attributor names each event's owner, from the kernel side's record when
+// it has one, else from what trace saw of the socket (its birth, accept,
+// connect or listen), its listener (a connection not yet accepted) or the
+// fd inventory taken at start, and fills in what an event lacks (the
+// netns and local address of a release) from the socket's earlier events.
+type attributor struct {
+	socks     map[uint64]*sockMemo
+	listeners map[listenKey][]listenerInfo
+	inventory map[uint64]traceOwner
+}
+
+func newAttributor() *attributor {
+	return &attributor{
+		socks:     map[uint64]*sockMemo{},
+		listeners: map[listenKey][]listenerInfo{},
+		inventory: map[uint64]traceOwner{},
+	}
+}
+
+// addInventory records the sockets processes held when tracing started.
+func (a *attributor) addInventory(fds []tracer.FD) {
+	for i := range fds {
+		f := &fds[i]
+		if f.Cookie == 0 {
+			continue
+		}
+		if _, ok := a.inventory[f.Cookie]; !ok {
+			a.inventory[f.Cookie] = traceOwner{PID: f.PID, Comm: f.CommString(), From: ownerInventory}
+		}
+	}
+}
+
+// addListener records a listening socket.
+func (a *attributor) addListener(netns uint32, cookie uint64, local netip.AddrPort, owner traceOwner) {
+	k := listenKey{netns, local.Port()}
+	l := a.listeners[k]
+	for i := range l {
+		if l[i].cookie == cookie {
+			l[i].addr, l[i].owner = local.Addr(), owner
+			return
+		}
+	}
+	a.listeners[k] = append(l, listenerInfo{cookie: cookie, addr: local.Addr(), owner: owner})
+}
+
+func (a *attributor) dropListener(netns uint32, cookie uint64, port uint16) {
+	k := listenKey{netns, port}
+	l := a.listeners[k]
+	for i := range l {
+		if l[i].cookie == cookie {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	if len(l) == 0 {
+		delete(a.listeners, k)
+	} else {
+		a.listeners[k] = l
+	}
+}
+
+// listenerOwner finds the owner of the listener a passive connection with
+// this local address came from: one bound to that address, else a
+// wildcard one.
+func (a *attributor) listenerOwner(netns uint32, local netip.AddrPort) (traceOwner, bool) {
+	l := a.listeners[listenKey{netns, local.Port()}]
+	addr := local.Addr().Unmap()
+	var wild *listenerInfo
+	for i := range l {
+		la := l[i].addr.Unmap()
+		if la == addr {
+			return l[i].owner, true
+		}
+		if la.IsUnspecified() && (wild == nil || la.Is6()) {
+			wild = &l[i]
+		}
+	}
+	if wild != nil {
+		return wild.owner, true
+	}
+	return traceOwner{}, false
+}
+
+func addrKnown(ap netip.AddrPort) bool {
+	return ap.IsValid() && (ap.Port() != 0 || !ap.Addr().IsUnspecified())
+}
+
+func currentOwner(ev *tracer.Event) traceOwner {
+	return traceOwner{PID: ev.CurPID, Comm: ev.CommString(), From: ownerSyscall}
+}
+
+// apply attributes ev and completes it from the socket's history. It
+// returns the owner (PID 0 when unknown).
+func (a *attributor) apply(ev *tracer.Event) traceOwner {
+	var m *sockMemo
+	if ev.Cookie != 0 {
+		m = a.socks[ev.Cookie]
+		if m == nil {
+			if len(a.socks) >= traceMemoLimit {
+				a.sweep()
+			}
+			m = &sockMemo{}
+			a.socks[ev.Cookie] = m
+		}
+	} else {
+		m = &sockMemo{}
+	}
+	// Complete the event, then remember what it tells.
+	if ev.NetNS == 0 {
+		ev.NetNS = m.netns
+	}
+	if ev.Kind == tracer.KindRelease && !addrKnown(ev.Local) && addrKnown(m.local) {
+		ev.Local = m.local
+	}
+	if ev.Local.Port() == 0 && m.local.Port() != 0 && ev.Local.Addr() == m.local.Addr() {
+		// Unhashed on its way to CLOSE, a socket has lost its port
+		// number: it is still the same connection.
+		ev.Local = m.local
+	}
+	if ev.NetNS != 0 {
+		m.netns = ev.NetNS
+	}
+	// Other kinds may carry other addresses (a listener's SYN-ACK
+	// retransmits carry their request's).
+	if _, ok := traceKindRecord[ev.Kind]; ok {
+		if addrKnown(ev.Local) {
+			m.local = ev.Local
+		}
+		if addrKnown(ev.Peer) {
+			m.peer = ev.Peer
+		}
+	} else if m.local.Port() == 0 && ev.Local.Port() != 0 && ev.Local.Addr() == m.local.Addr() {
+		m.local = ev.Local // the port a connecting socket got
+	}
+
+	var owner traceOwner
+	switch {
+	case ev.OwnerKnown:
+		owner = traceOwner{PID: ev.PID, Comm: ev.CommString(), From: ownerBPF}
+		m.owner, m.child = owner, false
+	case ev.Kind == tracer.KindBirth || ev.Kind == tracer.KindAccept:
+		// In the syscall that made or took the socket.
+		owner = currentOwner(ev)
+		m.owner, m.child = owner, false
+	case m.owner.PID != 0:
+		owner = m.owner
+	case a.inventory[ev.Cookie].PID != 0:
+		owner = a.inventory[ev.Cookie]
+		m.owner = owner
+	case ev.Kind == tracer.KindState && ev.OldState == snapshot.StateListen && ev.NewState == snapshot.StateSynRecv,
+		m.child:
+		// A connection born from a listener (its first transition is
+		// LISTEN → SYN-RECV: it is cloned from it) fires in softirq,
+		// with anyone on the CPU.
+		m.child = true
+		if lo, ok := a.listenerOwner(ev.NetNS, ev.Local); ok {
+			owner = traceOwner{PID: lo.PID, Comm: lo.Comm, From: ownerListener}
+			m.owner = owner
+		}
+	case ev.Kind == tracer.KindState && ev.OldState == snapshot.StateClose &&
+		(ev.NewState == snapshot.StateListen || ev.NewState == snapshot.StateSynSent),
+		ev.Kind == tracer.KindRelease:
+		// listen(), connect() and close() run in the owner's syscall.
+		// (MPTCP's TCP subflows have no fd of their own: their owner is
+		// known this way only.)
+		if ev.CurPID != 0 {
+			owner = currentOwner(ev)
+			m.owner = owner
+		}
+	}
+
+	switch ev.Kind {
+	case tracer.KindState:
+		if ev.NewState == snapshot.StateListen {
+			a.addListener(ev.NetNS, ev.Cookie, ev.Local, owner)
+			m.listening = true
+		} else if ev.OldState == snapshot.StateListen && m.listening {
+			a.dropListener(ev.NetNS, ev.Cookie, ev.Local.Port())
+			m.listening = false
+		}
+	case tracer.KindRelease:
+		m.released = true
+		if ev.Protocol != traceProtoTCP {
+			// Only TCP sockets outlive their last fd (and get a destroy).
+			a.forget(ev.Cookie, m)
+		}
+	case tracer.KindDestroy:
+		a.forget(ev.Cookie, m)
+	}
+	return owner
+}
+
+func (a *attributor) forget(cookie uint64, m *sockMemo) {
+	if m.listening {
+		a.dropListener(m.netns, cookie, m.local.Port())
+	}
+	delete(a.socks, cookie)
+}
+
+// sweep forgets released sockets, then (if that was not enough) all.
+func (a *attributor) sweep() {
+	for c, m := range a.socks {
+		if m.released {
+			a.forget(c, m)
+		}
+	}
+	if len(a.socks) >= traceMemoLimit {
+		clear(a.socks)
+		clear(a.listeners)
+	}
+}
+
+// traceNetid names the socket's table as ss does.
+func traceNetid(family uint16, typ uint8, protocol uint16) string {
+	if typ == unix.SOCK_RAW {
+		return "raw"
+	}
+	switch protocol {
+	case traceProtoTCP:
+		return "tcp"
+	case traceProtoUDP:
+		return "udp"
+	case traceProtoMPTCP:
+		return "mptcp"
+	case unix.IPPROTO_UDPLITE:
+		return "udplite"
+	case unix.IPPROTO_SCTP:
+		return "sctp"
+	case unix.IPPROTO_DCCP:
+		return "dccp"
+	case unix.IPPROTO_ICMP:
+		return "icmp"
+	case unix.IPPROTO_ICMPV6:
+		return "icmp6"
+	}
+	return "proto-" + strconv.Itoa(int(protocol))
+}
+
+func traceSockType(typ uint8) string {
+	switch typ {
+	case unix.SOCK_STREAM:
+		return "stream"
+	case unix.SOCK_DGRAM:
+		return "dgram"
+	case unix.SOCK_RAW:
+		return "raw"
+	case unix.SOCK_SEQPACKET:
+		return "seqpacket"
+	}
+	return "type-" + strconv.Itoa(int(typ))
+}
+
+func traceEndpointOf(ap netip.AddrPort) *traceEndpoint {
+	if !ap.IsValid() {
+		return nil
+	}
+	return &traceEndpoint{Addr: ap.Addr().String(), Port: ap.Port()}
+}
+
+var traceKindRecord = map[tracer.Kind]string{
+	tracer.KindBirth: recBirth, tracer.KindAccept: recAccept, tracer.KindState: recState,
+	tracer.KindRelease: recRelease, tracer.KindDestroy: recDestroy, tracer.KindReset: recReset,
+}
+
+// traceKindName is the record type of an event kind: other kinds than
+// the six trace knows (the tracer grows) go by the tracer's name for them;
+// "" for a kind without one.
+func traceKindName(k tracer.Kind) string {
+	if typ, ok := traceKindRecord[k]; ok {
+		return typ
+	}
+	if typ := k.String(); isTraceEvent(typ) {
+		return typ
+	}
+	return ""
+}
+
+// makeRecord is the JSON record of an attributed event.
+func makeRecord(ev *tracer.Event, owner traceOwner, clk traceClock) traceRecord {
+	typ := traceKindName(ev.Kind)
+	cur := ev.CurPID
+	r := traceRecord{
+		Type:   typ,
+		Time:   clk.wall(ev.TS).Format(recTimeLayout),
+		TS:     ev.TS,
+		Cookie: ev.Cookie,
+		NetNS:  ev.NetNS,
+		CurPID: &cur,
+		Netid:  traceNetid(ev.Family, ev.Type, ev.Protocol),
+		Local:  traceEndpointOf(ev.Local),
+		Peer:   traceEndpointOf(ev.Peer),
+	}
+	if ev.Family == unix.AF_INET6 {
+		r.Family = "inet6"
+	} else {
+		r.Family = "inet"
+	}
+	if owner.PID != 0 {
+		r.PID, r.Comm, r.OwnerFrom = owner.PID, owner.Comm, owner.From
+	}
+	tcpLike := ev.Protocol == traceProtoTCP || ev.Protocol == traceProtoMPTCP
+	switch ev.Kind {
+	case tracer.KindBirth, tracer.KindAccept:
+		fd := ev.FD
+		r.FD, r.Inode, r.SockType = &fd, ev.Inode, traceSockType(ev.Type)
+		if tcpLike {
+			r.State = traceStateName(ev.NewState)
+		}
+	case tracer.KindState:
+		r.OldState, r.State = traceStateName(ev.OldState), traceStateName(ev.NewState)
+	default:
+		if tcpLike {
+			r.State = traceStateName(ev.NewState)
+		}
+		r.Exiting = ev.Exiting
+	}
+	if ev.Since != 0 && ev.Since <= ev.TS {
+		r.SinceNS = ev.Since
+		d := ev.TS - ev.Since
+		switch ev.Kind {
+		case tracer.KindState:
+			r.OldStateNS = &d
+		case tracer.KindRelease, tracer.KindDestroy, tracer.KindReset:
+			r.StateNS = &d
+		}
+	}
+	return r
+}
+
+// traceDur prints a duration for people: ms with µs below a second.
+func traceDur(ns uint64) string {
+	d := time.Duration(ns)
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%.3fms", float64(ns)/1e6)
+	case d < time.Minute:
+		return fmt.Sprintf("%.3fs", d.Seconds())
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// traceAddr prints an endpoint as ss does: "*" for what is unspecified,
+// brackets around IPv6 addresses.
+func traceAddr(ep *traceEndpoint) string {
+	if ep == nil {
+		return "*"
+	}
+	a, err := netip.ParseAddr(ep.Addr)
+	addr := ep.Addr
+	if err == nil && a.IsUnspecified() {
+		addr = "*"
+	} else if err == nil && a.Is6() {
+		addr = "[" + addr + "]"
+	}
+	if ep.Port == 0 {
+		if addr == "*" {
+			return "*"
+		}
+		return addr + ":*"
+	}
+	return addr + ":" + strconv.Itoa(int(ep.Port))
+}
+
+// traceOwnerText is "pid/comm", "-" when unknown.
+func traceOwnerText(pid uint32, comm string) string {
+	if pid == 0 {
+		return "-"
+	}
+	return strconv.FormatUint(uint64(pid), 10) + "/" + comm
+}
+
+// traceWhen prints an event's time: seconds since start, or -T's wall
+// clock.
+func traceWhen(absolute bool, clk traceClock, ts, start uint64) string {
+	if absolute {
+		return clk.wall(ts).Format(recTimeLayout)
+	}
+	if ts < start {
+		return "-" + traceSeconds(start-ts)
+	}
+	return "+" + traceSeconds(ts-start)
+}
+
+func traceSeconds(ns uint64) string {
+	return fmt.Sprintf("%d.%06d", ns/1e9, ns%1e9/1e3)
+}
+
+// traceWhat is an event's last column.
+func traceWhat(r *traceRecord) string {
+	var b strings.Builder
+	switch r.Type {
+	case recBirth, recAccept:
+		if r.Type == recBirth {
+			b.WriteString("born")
+		} else {
+			b.WriteString("accepted")
+		}
+		if r.FD != nil {
+			fmt.Fprintf(&b, " fd %d", *r.FD)
+		}
+		if r.Type == recAccept && r.State != "" {
+			b.WriteString(" in " + r.State)
+		}
+	case recState:
+		b.WriteString(r.OldState + " → " + r.State)
+		if r.OldStateNS != nil {
+			fmt.Fprintf(&b, "  (%s %s)", r.OldState, traceDur(*r.OldStateNS))
+		}
+	case recRelease, recDestroy, recReset:
+		switch r.Type {
+		case recRelease:
+			b.WriteString("fd closed")
+		case recDestroy:
+			b.WriteString("destroyed")
+		default:
+			b.WriteString("reset received")
+		}
+		if r.State != "" {
+			b.WriteString(" in " + r.State)
+			if r.StateNS != nil {
+				fmt.Fprintf(&b, "  (%s %s)", r.State, traceDur(*r.StateNS))
+			}
+		}
+		if r.Exiting {
+			b.WriteString(" (owner exiting)")
+		}
+	default:
+		b.WriteString(r.Type)
+		if r.State != "" {
+			b.WriteString(" in " + r.State)
+		}
+	}
+	return b.String()
+}
+
+// traceLine is an event's text line (no newline). Fixed columns: time,
+// [netns,] owner, netid, local → peer, what happened.
+func traceLine(r *traceRecord, when string, showNetns bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-11s ", when)
+	if showNetns {
+		ns := "-"
+		if r.NetNS != 0 {
+			ns = strconv.FormatUint(uint64(r.NetNS), 10)
+		}
+		fmt.Fprintf(&b, "%-10s ", ns)
+	}
+	fmt.Fprintf(&b, "%-22s %-5s %21s → %-21s %s", traceOwnerText(r.PID, r.Comm), r.Netid,
+		traceAddr(r.Local), traceAddr(r.Peer), traceWhat(r))
+	return b.String()
+}
+
+// traceLostLine reports lost events inline.
+func traceLostLine(n uint64, since time.Time) string {
+	return fmt.Sprintf("-- lost %d events (ring buffer full) since %s --", n, since.Format("15:04:05.000000"))
+}
+
+// traceSession is one running trace.
+type traceSession struct {
+	o         *traceOptions
+	tr        *tracer.Tracer
+	f         *traceFilter
+	attr      *attributor
+	clk       traceClock
+	start     uint64
+	out       *bufio.Writer
+	rec       *recordWriter
+	showNetns bool
+	drops     uint64
+	dropCheck time.Time
+	enc       *json.Encoder
+}
+
+func runTrace(ctx context.Context, stdout, stderr io.Writer, o *traceOptions, args []string) error {
+	if o.duration < 0 {
+		return errors.New("trace: --duration must not be negative")
+	}
+	f, err := parseTraceFilter(o, args)
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	var netnsCookie uint64
+	if o.netns != "" {
+		if netnsCookie, err = tracer.NetNSCookie(o.netns); err != nil {
+			return fmt.Errorf("trace: --netns: %w", err)
+		}
+	}
+	var out *outFile
+	if o.record != "" {
+		if out, err = createOutFile(o.record, o.force); err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		defer out.Abort()
+	}
+
+	s := &traceSession{
+		o: o, f: f, attr: newAttributor(), clk: newTraceClock(),
+		out: bufio.NewWriterSize(stdout, 64<<10), showNetns: o.netns == "",
+	}
+	s.enc = json.NewEncoder(s.out)
+	s.enc.SetEscapeHTML(false)
+	s.start = monoNow()
+	tr, err := tracer.Open(ctx, tracer.Options{NetNSCookie: netnsCookie, RingSize: o.ringSize})
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	defer tr.Close()
+	s.tr = tr
+	if m := tr.MissingSummary(); m != "" {
+		fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", m)
+	}
+	if err := s.loadInventory(netnsCookie); err != nil {
+		fmt.Fprintf(stderr, "sstrace: warning: owners of sockets opened before the trace are unknown: %v\n", err)
+	}
+	if out != nil {
+		s.rec = newRecordWriter(out)
+		h := &recHeader{
+			Sstrace: version, Host: traceHostname(), Kernel: traceKernel(),
+			BootTime: s.clk.boot, Start: s.clk.wall(s.start), StartNS: s.start,
+			Options: recOptions{Args: append([]string{}, os.Args[1:]...), NetNS: o.netns, NetNSCookie: netnsCookie,
+				Filter: strings.Join(args, " ")},
+		}
+		if err := s.rec.Header(h); err != nil {
+			return fmt.Errorf("trace: writing %s: %w", o.record, err)
+		}
+	}
+	s.drops, err = tr.Drops()
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	s.dropCheck = time.Now()
+	if o.duration > 0 {
+		fmt.Fprintf(stderr, "sstrace: tracing socket events for %s\n", o.duration)
+	} else {
+		fmt.Fprintln(stderr, "sstrace: tracing socket events; Ctrl-C to stop")
+	}
+
+	if err := s.loop(ctx); err != nil {
+		return err
+	}
+	if s.rec != nil {
+		if err := s.rec.End(time.Now(), monoNow()); err != nil {
+			return fmt.Errorf("trace: writing %s: %w", o.record, err)
+		}
+		if err := out.Commit(); err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		fmt.Fprintf(stderr, "sstrace: wrote %s: %d events, %d lost\n", o.record, s.rec.events, s.rec.lost)
+	}
+	return nil
+}
+
+// loop reads events until Ctrl-C or --duration, then drains what was
+// emitted before it stopped.
+func (s *traceSession) loop(ctx context.Context) error {
+	var deadline <-chan time.Time
+	if s.o.duration > 0 {
+		t := time.NewTimer(s.o.duration)
+		defer t.Stop()
+		deadline = t.C
+	}
+	var ev tracer.Event
+	for {
+		select {
+		case <-ctx.Done():
+			return s.finish()
+		case <-deadline:
+			return s.finish()
+		default:
+		}
+		err := s.tr.ReadTimeout(&ev, 50*time.Millisecond)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Idle: report losses and let a reader see the lines now.
+			if err := s.checkDrops(); err != nil {
+				return err
+			}
+			if err := s.flush(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		if err := s.handle(&ev); err != nil {
+			return err
+		}
+		if time.Since(s.dropCheck) >= 100*time.Millisecond {
+			if err := s.checkDrops(); err != nil {
+				return err
+			}
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// finish shows the events emitted before the stop (not those after: on a
+// busy host the ring never empties), then the last losses.
+func (s *traceSession) finish() error {
+	stop := monoNow()
+	var ev tracer.Event
+	for {
+		err := s.tr.ReadTimeout(&ev, 10*time.Millisecond)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		if ev.TS > stop {
+			break
+		}
+		if err := s.handle(&ev); err != nil {
+			return err
+		}
+	}
+	if err := s.checkDrops(); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+func (s *traceSession) flush() error {
+	if err := s.out.Flush(); err != nil {
+		if errors.Is(err, unix.EPIPE) {
+			return nil
+		}
+		return fmt.Errorf("trace: writing output: %w", err)
+	}
+	return nil
+}
+
+func (s *traceSession) handle(ev *tracer.Event) error {
+	if ev.Family != unix.AF_INET && ev.Family != unix.AF_INET6 {
+		// Births of unix, netlink, packet sockets: not traced further.
+		return nil
+	}
+	if traceKindName(ev.Kind) == "" {
+		return nil // a kind this sstrace cannot name
+	}
+	owner := s.attr.apply(ev)
+	if !s.f.match(ev) {
+		return nil
+	}
+	r := makeRecord(ev, owner, s.clk)
+	if s.rec != nil {
+		if err := s.rec.Record(&r); err != nil {
+			return fmt.Errorf("trace: writing %s: %w", s.o.record, err)
+		}
+	}
+	if s.o.json {
+		if err := s.enc.Encode(&r); err != nil {
+			return fmt.Errorf("trace: writing output: %w", err)
+		}
+		return nil
+	}
+	s.out.WriteString(traceLine(&r, traceWhen(s.o.absolute, s.clk, ev.TS, s.start), s.showNetns))
+	s.out.WriteByte('\n')
+	return nil
+}
+
+// checkDrops reports the events lost since the last check.
+func (s *traceSession) checkDrops() error {
+	n, err := s.tr.Drops()
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	now := time.Now()
+	since := s.dropCheck
+	s.dropCheck = now
+	if n <= s.drops {
+		return nil
+	}
+	lost := n - s.drops
+	s.drops = n
+	r := traceRecord{Type: recLost, Time: now.Format(recTimeLayout), Lost: lost, Since: since.Format(recTimeLayout)}
+	if s.rec != nil {
+		if err := s.rec.Record(&r); err != nil {
+			return fmt.Errorf("trace: writing %s: %w", s.o.record, err)
+		}
+	}
+	if s.o.json {
+		if err := s.enc.Encode(&r); err != nil {
+			return fmt.Errorf("trace: writing output: %w", err)
+		}
+		return nil
+	}
+	s.out.WriteString(traceLostLine(lost, since))
+	s.out.WriteByte('\n')
+	return nil
+}
+
+// loadInventory learns who holds the sockets that existed before the
+// trace, and where the listeners among them listen: a connection to one
+// belongs to its owner until it is accepted.
+func (s *traceSession) loadInventory(netnsCookie uint64) error {
+	fds, err := s.tr.Inventory()
+	if err != nil {
+		return err
+	}
+	s.attr.addInventory(fds)
+	// Listening sockets by namespace; their addresses come from a
+	// sock_diag dump inside each.
+	byNS := map[uint32][]*tracer.FD{}
+	for i := range fds {
+		f := &fds[i]
+		if f.State == snapshot.StateListen && (f.Protocol == traceProtoTCP || f.Protocol == traceProtoMPTCP) && f.Cookie != 0 {
+			byNS[f.NetNS] = append(byNS[f.NetNS], f)
+		}
+	}
+	var errs []error
+	for ns, lfds := range byNS {
+		path := s.o.netns
+		if path == "" {
+			path = fmt.Sprintf("/proc/%d/ns/net", lfds[0].PID)
+		}
+		var socks []snapshot.Socket
+		err := traceInNetns(path, func() error {
+			var err error
+			socks, err = snapshot.List(snapshot.ListRequest{
+				Inet: []snapshot.InetDump{
+					{Family: unix.AF_INET, Protocol: traceProtoTCP}, {Family: unix.AF_INET6, Protocol: traceProtoTCP},
+					{Family: unix.AF_INET, Protocol: traceProtoMPTCP}, {Family: unix.AF_INET6, Protocol: traceProtoMPTCP},
+				},
+				States: 1 << snapshot.StateListen,
+			})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listing the listeners of netns %d: %w", ns, err))
+			continue
+		}
+		byCookie := map[uint64]*tracer.FD{}
+		for _, f := range lfds {
+			byCookie[f.Cookie] = f
+		}
+		for i := range socks {
+			f, ok := byCookie[socks[i].Cookie]
+			if !ok {
+				continue
+			}
+			s.attr.addListener(ns, f.Cookie, socks[i].Local,
+				traceOwner{PID: f.PID, Comm: f.CommString(), From: ownerInventory})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// traceInNetns runs fn on a thread inside the network namespace at path.
+func traceInNetns(path string, fn func() error) error {
+	nsfd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening network namespace %s: %w", path, err)
+	}
+	defer unix.Close(nsfd)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("opening own network namespace: %w", err)
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("entering network namespace %s: %w", path, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("leaving network namespace %s: %w", path, err)
+			return // the thread stays locked and dies with the goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+func traceHostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+// traceKernel is uname's sysname, release and version.
+func traceKernel() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]) + " " +
+		unix.ByteSliceToString(u.Version[:])
+}

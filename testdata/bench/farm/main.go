@@ -1,0 +1,50 @@
+// Command farm holds established TCP pairs over loopback for sstrace's
+// benchmarks: -pairs connections to a listener of its own on -addr (both
+// ends held, so 2 sockets a pair), then prints "ready" and waits for its
+// standard input to close. RLIMIT_NOFILE caps one process near 20000 fds:
+// run several for 100k sockets.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+)
+
+func main() {
+	pairs := flag.Int("pairs", 1000, "established pairs to hold")
+	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	flag.Parse()
+	var rl syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	rl.Cur = rl.Max
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp4", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	held := make([]net.Conn, 0, 2**pairs)
+	for i := 0; i < *pairs; i++ {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dial %d: %v\n", i, err)
+			os.Exit(1)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "accept %d: %v\n", i, err)
+			os.Exit(1)
+		}
+		held = append(held, c, s)
+	}
+	fmt.Println("ready", len(held))
+	bufio.NewReader(os.Stdin).ReadString('\n')
+}
