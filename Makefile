@@ -59,14 +59,15 @@ lint: ## gofmt, go vet, staticcheck
 
 FUZZTIME ?= 60s
 fuzz: ## run every fuzz target for FUZZTIME each
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./tracer/
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./snapshot/
-	$(GO) test -run='^$$' -fuzz=FuzzParseServices -fuzztime=$(FUZZTIME) ./cmd/sstrace/render/
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./snapshot/filter/
-	$(GO) test -run='^$$' -fuzz=FuzzParseSockstat -fuzztime=$(FUZZTIME) ./snapshot/
-	$(GO) test -run='^$$' -fuzz=FuzzProcNet -fuzztime=$(FUZZTIME) ./snapshot/
-	$(GO) test -run='^$$' -fuzz=FuzzProcFromMaps -fuzztime=$(FUZZTIME) ./tracer/symbol/
-	$(GO) test -run='^$$' -fuzz=FuzzReadRecording -fuzztime=$(FUZZTIME) ./cmd/sstrace/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./tracer/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./snapshot/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseServices$$' -fuzztime=$(FUZZTIME) ./cmd/sstrace/render/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./snapshot/filter/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseSockstat$$' -fuzztime=$(FUZZTIME) ./snapshot/
+	$(GO) test -run='^$$' -fuzz='^FuzzProcNet$$' -fuzztime=$(FUZZTIME) ./snapshot/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeDiag$$' -fuzztime=$(FUZZTIME) ./snapshot/
+	$(GO) test -run='^$$' -fuzz='^FuzzProcFromMaps$$' -fuzztime=$(FUZZTIME) ./tracer/symbol/
+	$(GO) test -run='^$$' -fuzz='^FuzzReadRecording$$' -fuzztime=$(FUZZTIME) ./cmd/sstrace/
 
 BENCH_SOCKETS ?= 10000
 BENCH_RUNS    ?= 5
