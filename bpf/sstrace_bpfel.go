@@ -52,7 +52,9 @@ type SstraceInvRec struct {
 	Protocol uint16
 	State    uint8
 	Flags    uint8
+	Sport    uint16
 	Comm     [16]int8
+	_        [6]byte
 }
 
 type SstraceSockInfo struct {
@@ -74,9 +76,12 @@ const (
 	SstraceMapSocks             = "socks"
 	SstraceMapStacks            = "stacks"
 	SstraceProgDestroySock      = "destroy_sock"
+	SstraceProgErrorReport      = "error_report"
 	SstraceProgInventory        = "inventory"
 	SstraceProgProcessFork      = "process_fork"
 	SstraceProgReceiveReset     = "receive_reset"
+	SstraceProgRetransmitSkb    = "retransmit_skb"
+	SstraceProgRetransmitSynack = "retransmit_synack"
 	SstraceProgSetStateBtf      = "set_state_btf"
 	SstraceProgSetStateTp       = "set_state_tp"
 	SstraceProgSockCreate       = "sock_create"
@@ -133,17 +138,20 @@ type SstraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SstraceProgramSpecs struct {
-	DestroySock    *ebpf.ProgramSpec `ebpf:"destroy_sock"`
-	Inventory      *ebpf.ProgramSpec `ebpf:"inventory"`
-	ProcessFork    *ebpf.ProgramSpec `ebpf:"process_fork"`
-	ReceiveReset   *ebpf.ProgramSpec `ebpf:"receive_reset"`
-	SetStateBtf    *ebpf.ProgramSpec `ebpf:"set_state_btf"`
-	SetStateTp     *ebpf.ProgramSpec `ebpf:"set_state_tp"`
-	SockCreate     *ebpf.ProgramSpec `ebpf:"sock_create"`
-	SockRelease    *ebpf.ProgramSpec `ebpf:"sock_release"`
-	SysExitAccept  *ebpf.ProgramSpec `ebpf:"sys_exit_accept"`
-	SysExitAccept4 *ebpf.ProgramSpec `ebpf:"sys_exit_accept4"`
-	SysExitSocket  *ebpf.ProgramSpec `ebpf:"sys_exit_socket"`
+	DestroySock      *ebpf.ProgramSpec `ebpf:"destroy_sock"`
+	ErrorReport      *ebpf.ProgramSpec `ebpf:"error_report"`
+	Inventory        *ebpf.ProgramSpec `ebpf:"inventory"`
+	ProcessFork      *ebpf.ProgramSpec `ebpf:"process_fork"`
+	ReceiveReset     *ebpf.ProgramSpec `ebpf:"receive_reset"`
+	RetransmitSkb    *ebpf.ProgramSpec `ebpf:"retransmit_skb"`
+	RetransmitSynack *ebpf.ProgramSpec `ebpf:"retransmit_synack"`
+	SetStateBtf      *ebpf.ProgramSpec `ebpf:"set_state_btf"`
+	SetStateTp       *ebpf.ProgramSpec `ebpf:"set_state_tp"`
+	SockCreate       *ebpf.ProgramSpec `ebpf:"sock_create"`
+	SockRelease      *ebpf.ProgramSpec `ebpf:"sock_release"`
+	SysExitAccept    *ebpf.ProgramSpec `ebpf:"sys_exit_accept"`
+	SysExitAccept4   *ebpf.ProgramSpec `ebpf:"sys_exit_accept4"`
+	SysExitSocket    *ebpf.ProgramSpec `ebpf:"sys_exit_socket"`
 }
 
 // SstraceMapSpecs contains maps before they are loaded into the kernel.
@@ -223,25 +231,31 @@ type SstraceVariables struct {
 //
 // It can be passed to LoadSstraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SstracePrograms struct {
-	DestroySock    *ebpf.Program `ebpf:"destroy_sock"`
-	Inventory      *ebpf.Program `ebpf:"inventory"`
-	ProcessFork    *ebpf.Program `ebpf:"process_fork"`
-	ReceiveReset   *ebpf.Program `ebpf:"receive_reset"`
-	SetStateBtf    *ebpf.Program `ebpf:"set_state_btf"`
-	SetStateTp     *ebpf.Program `ebpf:"set_state_tp"`
-	SockCreate     *ebpf.Program `ebpf:"sock_create"`
-	SockRelease    *ebpf.Program `ebpf:"sock_release"`
-	SysExitAccept  *ebpf.Program `ebpf:"sys_exit_accept"`
-	SysExitAccept4 *ebpf.Program `ebpf:"sys_exit_accept4"`
-	SysExitSocket  *ebpf.Program `ebpf:"sys_exit_socket"`
+	DestroySock      *ebpf.Program `ebpf:"destroy_sock"`
+	ErrorReport      *ebpf.Program `ebpf:"error_report"`
+	Inventory        *ebpf.Program `ebpf:"inventory"`
+	ProcessFork      *ebpf.Program `ebpf:"process_fork"`
+	ReceiveReset     *ebpf.Program `ebpf:"receive_reset"`
+	RetransmitSkb    *ebpf.Program `ebpf:"retransmit_skb"`
+	RetransmitSynack *ebpf.Program `ebpf:"retransmit_synack"`
+	SetStateBtf      *ebpf.Program `ebpf:"set_state_btf"`
+	SetStateTp       *ebpf.Program `ebpf:"set_state_tp"`
+	SockCreate       *ebpf.Program `ebpf:"sock_create"`
+	SockRelease      *ebpf.Program `ebpf:"sock_release"`
+	SysExitAccept    *ebpf.Program `ebpf:"sys_exit_accept"`
+	SysExitAccept4   *ebpf.Program `ebpf:"sys_exit_accept4"`
+	SysExitSocket    *ebpf.Program `ebpf:"sys_exit_socket"`
 }
 
 func (p *SstracePrograms) Close() error {
 	return _SstraceClose(
 		p.DestroySock,
+		p.ErrorReport,
 		p.Inventory,
 		p.ProcessFork,
 		p.ReceiveReset,
+		p.RetransmitSkb,
+		p.RetransmitSynack,
 		p.SetStateBtf,
 		p.SetStateTp,
 		p.SockCreate,

@@ -179,15 +179,20 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 			return
 		}
 	case tracer.KindReset:
-		if known {
-			e.Reset = true
+		if !known {
+			o.Unknown++
+			return
 		}
+		e.Reset = true
 	case tracer.KindDestroy:
 		if !known {
 			o.Unknown++
 			return
 		}
 		o.remove(k, e)
+		return
+	default:
+		// Handshake details (retransmits, errors) change no row.
 		return
 	}
 	e.Changed = ev.TS

@@ -126,3 +126,15 @@ func TestOverlayMinisockets(t *testing.T) {
 		t.Errorf("dumped minisocket keyed by cookie or lost")
 	}
 }
+
+// Events the table has no use for, about sockets it does not know, are
+// ignored (the tracer sends kinds the overlay does not handle).
+func TestOverlayIgnoresOtherKinds(t *testing.T) {
+	o := NewOverlay(nil)
+	for _, k := range []tracer.Kind{tracer.KindReset, tracer.KindRetrans, tracer.KindSynAck, tracer.KindError} {
+		o.Apply(&tracer.Event{Kind: k, Cookie: 99})
+	}
+	if o.Len() != 0 {
+		t.Errorf("%d sockets from events about unknown ones", o.Len())
+	}
+}

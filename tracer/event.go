@@ -21,6 +21,16 @@ const (
 	KindRelease Kind = 4 // last user reference closed
 	KindDestroy Kind = 5 // TCP socket destroyed
 	KindReset   Kind = 6 // TCP socket received a reset
+	// KindRetrans: a SYN retransmitted (the socket is in SYN-SENT).
+	KindRetrans Kind = 7
+	// KindSynAck: a SYN-ACK retransmitted for a request socket, a passive
+	// attempt whose final ACK has not come. Cookie, PID and Comm are the
+	// listener's (the request has none of its own); Local and Peer are the
+	// request's; Since is when its first SYN-ACK was sent; Retrans counts
+	// the SYN-ACKs retransmitted before this one.
+	KindSynAck Kind = 8
+	// KindError: an error reported on a TCP socket (Errno).
+	KindError Kind = 9
 )
 
 func (k Kind) String() string {
@@ -37,6 +47,12 @@ func (k Kind) String() string {
 		return "destroy"
 	case KindReset:
 		return "reset"
+	case KindRetrans:
+		return "retransmit"
+	case KindSynAck:
+		return "synack-retransmit"
+	case KindError:
+		return "error"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -52,7 +68,8 @@ const (
 type Event struct {
 	Kind Kind
 	// TS is CLOCK_MONOTONIC in nanoseconds; Since is the time of the
-	// socket's previous transition (0 when not known).
+	// socket's previous transition (0 when not known), and for KindSynAck
+	// the time the request's first SYN-ACK was sent.
 	TS    uint64
 	Since uint64
 
@@ -70,13 +87,33 @@ type Event struct {
 	// open until the process ended.
 	Exiting bool
 
-	FD      uint32 // birth and accept
-	Inode   uint32 // birth and accept
-	StackID int32  // birth: user stack in the stacks map; <0 none
-	// UserRet is, for a birth, the word at the user stack pointer at the
-	// syscall: the caller's return address when the syscall wrapper set up
-	// no frame (glibc's socket()), which a frame-pointer walk misses.
+	FD    uint32 // birth and accept (0 otherwise)
+	Inode uint32 // birth and accept (0 otherwise)
+	// StackID is, for a birth, the user stack that called socket(), and
+	// for a transition to SYN-SENT the one that called connect(): an id in
+	// the stacks map (see Tracer.Stack); <0 none.
+	StackID int32
+	// UserRet is, for those same events, the word at the user stack
+	// pointer at the syscall: the caller's return address when the syscall
+	// wrapper set up no frame (glibc's socket() and connect()), which a
+	// frame-pointer walk misses.
 	UserRet uint64
+
+	// The BPF event reuses its fd and ino fields for these (they are
+	// decoded here under their own names, and FD and Inode stay 0):
+	//
+	// Errno is, for KindError, the socket's error (sk_err: ECONNREFUSED,
+	// ETIMEDOUT, EHOSTUNREACH, ...).
+	Errno uint32
+	// Retrans is, for a transition out of SYN-SENT or SYN-RECV, the
+	// socket's retransmissions so far (tcp_info's total_retrans: the
+	// handshake's), and for KindSynAck the SYN-ACKs retransmitted before
+	// this one.
+	Retrans uint32
+	// RTTus is, for a transition out of SYN-SENT or SYN-RECV, the smoothed
+	// round-trip time in microseconds (tcp_info's rtt; 0 when not
+	// measured): after a handshake, its round trip.
+	RTTus uint32
 
 	Family   uint16
 	Protocol uint16 // IPPROTO_TCP, or IPPROTO_MPTCP for an MPTCP socket's fd
@@ -129,6 +166,9 @@ var (
 const (
 	afInet  = 2
 	afInet6 = 10
+
+	stateSynSent = 2
+	stateSynRecv = 3
 )
 
 // Decode fills ev from one ring-buffer record. It checks the length and
@@ -155,6 +195,17 @@ func Decode(b []byte, ev *Event) error {
 		Type:     b[offType],
 		OldState: b[offOld],
 		NewState: b[offNew],
+	}
+	switch {
+	case ev.Kind == KindBirth || ev.Kind == KindAccept:
+	case ev.Kind == KindError:
+		ev.Errno, ev.FD, ev.Inode = ev.FD, 0, 0
+	case ev.Kind == KindSynAck:
+		ev.Retrans, ev.FD, ev.Inode = ev.FD, 0, 0
+	case ev.Kind == KindState && (ev.OldState == stateSynSent || ev.OldState == stateSynRecv):
+		ev.Retrans, ev.RTTus, ev.FD, ev.Inode = ev.FD, ev.Inode, 0, 0
+	default:
+		ev.FD, ev.Inode = 0, 0
 	}
 	flags := b[offFlags]
 	ev.OwnerKnown = flags&flagOwnerKnown != 0

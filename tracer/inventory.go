@@ -25,6 +25,9 @@ type FD struct {
 	Type     uint16
 	Protocol uint16
 	State    uint8
+	// Port is an inet socket's local port (0 unbound or not inet): with
+	// NetNS, what names a listener in events about its connections.
+	Port uint16
 	// WasUsed: a TCP socket that once reached ESTABLISHED (it has a
 	// receive sequence) or had listen() called on it.
 	WasUsed bool
@@ -56,6 +59,7 @@ var (
 	invProtocol = unsafe.Offsetof(bpf.SstraceInvRec{}.Protocol)
 	invState    = unsafe.Offsetof(bpf.SstraceInvRec{}.State)
 	invFlags    = unsafe.Offsetof(bpf.SstraceInvRec{}.Flags)
+	invSport    = unsafe.Offsetof(bpf.SstraceInvRec{}.Sport)
 	invComm     = unsafe.Offsetof(bpf.SstraceInvRec{}.Comm)
 )
 
@@ -78,6 +82,7 @@ func DecodeInventory(b []byte, out []FD) ([]FD, error) {
 		f.Protocol = ne.Uint16(b[invProtocol:])
 		f.State = b[invState]
 		f.WasUsed = b[invFlags]&invWasUsed != 0
+		f.Port = ne.Uint16(b[invSport:])
 		copy(f.Comm[:], b[invComm:invComm+16])
 		out = append(out, f)
 	}

@@ -29,6 +29,9 @@ const (
 	HookSockRelease = "cgroup/sock_release"
 	HookDestroy     = "tp_btf/tcp_destroy_sock"
 	HookReset       = "tp_btf/tcp_receive_reset"
+	HookRetransmit  = "tp_btf/tcp_retransmit_skb"
+	HookSynAck      = "tp_btf/tcp_retransmit_synack"
+	HookErrReport   = "tp_btf/inet_sk_error_report"
 	HookFork        = "tp_btf/sched_process_fork"
 )
 
@@ -235,6 +238,9 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 	attach(HookSockRelease, "sock_release", cgroupLink(ebpf.AttachCgroupInetSockRelease))
 	attach(HookDestroy, "destroy_sock", tracing)
 	attach(HookReset, "receive_reset", tracing)
+	attach(HookRetransmit, "retransmit_skb", tracing)
+	attach(HookSynAck, "retransmit_synack", tracing)
+	attach(HookErrReport, "error_report", tracing)
 	if len(opts.FollowPIDs) > 0 && !attach(HookFork, "process_fork", tracing) {
 		return fmt.Errorf("following the process tree: %w", t.missing[len(t.missing)-1])
 	}
@@ -364,7 +370,7 @@ func (t *Tracer) Drops() (uint64, error) {
 }
 
 // Stack returns the user-space return addresses of a stack id from a birth
-// event, innermost first.
+// or SYN-SENT event, innermost first.
 func (t *Tracer) Stack(id int32) ([]uint64, error) {
 	if id < 0 {
 		return nil, nil

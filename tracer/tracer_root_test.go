@@ -401,3 +401,126 @@ func TestInventoryMatchesProc(t *testing.T) {
 		}
 	}
 }
+
+// connectIn makes a blocking connect() from this process in ns and
+// returns its error.
+func connectIn(t *testing.T, ns *nstest.NS, port int) error {
+	t.Helper()
+	var cerr error
+	err := ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		cerr = unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cerr
+}
+
+// A refused connect: SYN-SENT (with the connect() caller and its stack),
+// the reset, CLOSE, then the error report; an accepted one ends its
+// handshake with the RTT.
+func TestHandshakeEvents(t *testing.T) {
+	ns := nstest.New(t)
+	tr := openIn(t, ns, Options{})
+	me := uint32(os.Getpid())
+	if err := connectIn(t, ns, 9); !errors.Is(err, unix.ECONNREFUSED) {
+		t.Fatalf("connect to a closed port: %v", err)
+	}
+	var refused uint64
+	evs := collect(t, tr, func(evs []Event) bool {
+		for _, e := range evs {
+			if e.Kind == KindState && e.NewState == stateSynSent {
+				refused = e.Cookie
+			}
+			if e.Kind == KindError && e.Cookie == refused && refused != 0 {
+				return true
+			}
+		}
+		return false
+	})
+	var got []string
+	for _, e := range evs {
+		if e.Cookie != refused || e.Kind == KindBirth || e.Kind == KindRelease || e.Kind == KindDestroy {
+			continue
+		}
+		got = append(got, fmt.Sprintf("%s %d->%d", e.Kind, e.OldState, e.NewState))
+		switch {
+		case e.Kind == KindState && e.NewState == stateSynSent:
+			if e.StackID < 0 || e.UserRet == 0 || e.CurPID != me || e.Peer.String() != "127.0.0.1:9" {
+				t.Errorf("SYN-SENT: stack %d ret %#x cur %d peer %s; want a stack, pid %d", e.StackID, e.UserRet, e.CurPID, e.Peer, me)
+			}
+			if frames, err := tr.Stack(e.StackID); err != nil || len(frames) < 2 {
+				t.Errorf("connect() stack: %v %v", frames, err)
+			}
+		case e.Kind == KindError:
+			if e.Errno != uint32(unix.ECONNREFUSED) || e.FD != 0 {
+				t.Errorf("error event: errno %d fd %d, want %d", e.Errno, e.FD, unix.ECONNREFUSED)
+			}
+		}
+	}
+	want := []string{"state 7->2", "reset 2->2", "state 2->7", "error 7->7"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("refused connect: %v, want %v", got, want)
+	}
+
+	var ln net.Listener
+	err := ns.Do(func() (err error) {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		ln, err = lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := connectIn(t, ns, ln.Addr().(*net.TCPAddr).Port); err != nil {
+		t.Fatal(err)
+	}
+	evs = collect(t, tr, func(evs []Event) bool {
+		n := 0
+		for _, e := range evs {
+			if e.Kind == KindState && e.NewState == 1 {
+				n++
+			}
+		}
+		return n == 2 // the client's and the server's child
+	})
+	for _, e := range evs {
+		if e.Kind == KindState && e.NewState == 1 {
+			if e.RTTus == 0 || e.RTTus > 1_000_000 || e.Retrans != 0 || e.FD != 0 || e.Inode != 0 {
+				t.Errorf("%d->1: rtt %dus retrans %d fd %d ino %d", e.OldState, e.RTTus, e.Retrans, e.FD, e.Inode)
+			}
+		}
+	}
+}
+
+// Without tp_btf the classic tracepoint stands in, connect() stacks
+// included.
+func TestSetStateFallback(t *testing.T) {
+	ns := nstest.New(t)
+	tr := openIn(t, ns, Options{Disable: []string{HookSetState}})
+	if !tr.has(HookSetStateTP) {
+		t.Fatalf("fallback not attached: hooks %v", tr.Hooks())
+	}
+	connectIn(t, ns, 9)
+	evs := collect(t, tr, func(evs []Event) bool {
+		for _, e := range evs {
+			if e.Kind == KindState && e.NewState == stateSynSent {
+				return true
+			}
+		}
+		return false
+	})
+	for _, e := range evs {
+		if e.Kind == KindState && e.NewState == stateSynSent && (e.StackID < 0 || e.UserRet == 0) {
+			t.Errorf("SYN-SENT from the classic tracepoint without a stack: %+v", e)
+		}
+	}
+}

@@ -149,14 +149,13 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 	}
 
 	l := &leakSession{
-		tr: tr, o: o, stdout: stdout, stderr: stderr, sym: symbol.New(),
-		tracker: snapshot.NewLeakTracker(monoNow()), procs: map[uint32]*procInfo{},
+		tr: tr, o: o, stdout: stdout, stderr: stderr, stacks: newUserStacks(tr),
+		tracker:     snapshot.NewLeakTracker(monoNow()),
 		netnsCookie: netnsCookie, startWall: time.Now(),
 	}
 	if child != nil {
-		l.cmdPID = uint32(child.cmd.Process.Pid)
 		if path, err := exec.LookPath(command[0]); err == nil {
-			l.cmdExe = path
+			l.stacks.exeHint[uint32(child.cmd.Process.Pid)] = path
 		}
 	}
 	var exited chan error
@@ -214,49 +213,25 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 	}
 }
 
-type procInfo struct {
-	exe  string
-	proc *symbol.Proc
-	err  error
-}
-
 type leakSession struct {
 	tr          *tracer.Tracer
 	o           *leaksOptions
 	stdout      io.Writer
 	stderr      io.Writer
-	sym         *symbol.Symbolizer
+	stacks      *userStacks
 	tracker     *snapshot.LeakTracker
-	procs       map[uint32]*procInfo
 	netnsCookie uint64
 	startWall   time.Time
 	leaked      bool
-	// cmdExe is the executable of -- CMD (its pid's exe when gone).
-	cmdExe string
-	cmdPID uint32
 }
 
 func (l *leakSession) apply(ev *tracer.Event) {
 	if ev.Kind == tracer.KindBirth {
 		// Read the creator's mappings now, while it lives: the report may
 		// come after it exited.
-		l.process(ev.PID)
+		l.stacks.process(ev.PID)
 	}
 	l.tracker.Apply(ev)
-}
-
-func (l *leakSession) process(pid uint32) *procInfo {
-	if p, ok := l.procs[pid]; ok {
-		return p
-	}
-	p := &procInfo{}
-	p.exe, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if p.exe == "" && pid == l.cmdPID {
-		p.exe = l.cmdExe
-	}
-	p.proc, p.err = l.sym.Process(int(pid))
-	l.procs[pid] = p
-	return p
 }
 
 // drain applies every event already in the ring: those emitted before now.
@@ -362,14 +337,6 @@ type reportGroup struct {
 	frames        []symbol.Frame
 }
 
-type reportFrame struct {
-	Function string `json:"function"`
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Module   string `json:"module,omitempty"`
-	Address  string `json:"address"`
-}
-
 type leakReport struct {
 	Time          time.Time     `json:"time"`
 	TracedMs      int64         `json:"traced_ms"`
@@ -406,82 +373,14 @@ func (l *leakSession) build(leaks []snapshot.LeakedSocket, final bool) leakRepor
 		} else {
 			r.CloseWait += len(g.Sockets)
 		}
-		p := l.process(g.PID)
-		rg.Exe = p.exe
+		rg.Exe = l.stacks.process(g.PID).exe
 		if g.StackID >= 0 {
-			rg.frames, rg.StackError = l.stack(g.PID, p, g.StackID, g.UserRet)
-			for _, f := range rg.frames {
-				rg.Stack = append(rg.Stack, reportFrame{Function: f.Function, File: f.File, Line: f.Line,
-					Module: f.Module, Address: fmt.Sprintf("%#x", f.Addr)})
-				// Inlined calls are frames of their own, as the source reads.
-				for _, in := range f.InlinedInto {
-					rg.Stack = append(rg.Stack, reportFrame{Function: in.Function, File: in.File, Line: in.Line,
-						Module: f.Module, Address: fmt.Sprintf("%#x", f.Addr)})
-				}
-			}
+			rg.frames, rg.StackError = l.stacks.stack(g.PID, g.StackID, g.UserRet)
+			rg.Stack = reportFrames(rg.frames)
 		}
 		r.Groups = append(r.Groups, rg)
 	}
 	return r
-}
-
-// resolved says whether a frame was found in a symbol table.
-func resolved(f symbol.Frame) bool { return !strings.HasPrefix(f.Function, "0x") }
-
-// syscallWrappers are libc functions that make a syscall without setting up
-// a stack frame: a frame-pointer walk from inside one skips its caller.
-var syscallWrappers = map[string]bool{
-	"socket": true, "__socket": true, "__GI_socket": true, "__libc_socket": true,
-}
-
-// stack symbolizes a creating stack. When the innermost frame is a
-// frameless libc wrapper, the word at the stack pointer (the caller's
-// return address) is put back in as the second frame.
-func (l *leakSession) stack(pid uint32, p *procInfo, id int32, userRet uint64) ([]symbol.Frame, string) {
-	addrs, err := l.tr.Stack(id)
-	if err != nil {
-		return nil, err.Error()
-	}
-	proc := p.proc
-	if proc != nil && len(addrs) > 0 && !resolved(proc.Lookup(addrs[0], false)) &&
-		!resolved(proc.Lookup(addrs[len(addrs)-1], true)) {
-		// Maps read while the process was exiting come back empty, or
-		// name files that can no longer be opened through /proc/PID/root.
-		proc = nil
-	}
-	if proc == nil {
-		// Gone before its maps could be read: place its executable where
-		// the kernel saw its text.
-		var perr error
-		base, ok := l.tr.ExeBase(pid)
-		switch {
-		case p.exe == "":
-			perr = errors.New("executable unknown")
-		case !ok:
-			perr = errors.New("no text address recorded")
-		default:
-			proc, perr = procFromExe(l.sym, p.exe, base)
-		}
-		if proc == nil {
-			msg := "process gone before its mappings were read"
-			if p.err != nil {
-				msg = p.err.Error()
-			}
-			return nil, msg + "; " + perr.Error()
-		}
-	}
-	frames := proc.Symbolize(addrs)
-	// The wrapper is known by name, or, when only the executable could be
-	// placed, by being outside it while the stack's top word is inside.
-	frameless := len(frames) > 0 && (syscallWrappers[frames[0].Function] ||
-		(proc != p.proc && !resolved(frames[0]) && resolved(proc.Lookup(userRet, true))))
-	if frameless && userRet != 0 && (len(addrs) < 2 || addrs[1] != userRet) {
-		with := make([]uint64, 0, len(addrs)+1)
-		with = append(with, addrs[0], userRet)
-		with = append(with, addrs[1:]...)
-		frames = proc.Symbolize(with)
-	}
-	return frames, ""
 }
 
 func (l *leakSession) print(leaks []snapshot.LeakedSocket, final bool) error {
@@ -538,16 +437,7 @@ func printLeakReport(w io.Writer, r *leakReport) {
 			fmt.Fprintf(w, "  created at: unknown (%s)\n", g.StackError)
 		case len(g.Stack) > 0:
 			fmt.Fprintln(w, "  created at:")
-			for _, f := range g.Stack {
-				fmt.Fprintf(w, "    %s", f.Function)
-				if f.File != "" {
-					fmt.Fprintf(w, " (%s:%d)", f.File, f.Line)
-				}
-				if f.Module != "" {
-					fmt.Fprintf(w, " [%s]", f.Module)
-				}
-				fmt.Fprintln(w)
-			}
+			printFrames(w, "    ", g.Stack)
 		}
 	}
 }

@@ -97,6 +97,7 @@ falls back to /proc, as ss does.`,
 	fl.MarkHidden("socket")
 	cmd.AddCommand(newLeaksCmd(stdout, stderr))
 	cmd.AddCommand(newReconcileCmd(stdout, stderr))
+	cmd.AddCommand(newStallsCmd(stdout, stderr))
 	cmd.AddCommand(newTraceCmd(stdout, stderr))
 	cmd.AddCommand(newTimelineCmd(stdout, stderr))
 	return cmd
