@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"sstrace/tracer"
 )
@@ -17,6 +18,15 @@ type Live struct {
 	mu   sync.Mutex
 	ov   *Overlay
 	held []tracer.Event
+	dump func() ([]Socket, error)
+	// lost is the tracer's loss count at the last check; a growth makes
+	// the overlay stale, and it is rebuilt from a fresh dump.
+	lost      uint64
+	lastCheck time.Time
+	// Resyncs counts rebuilds after lost events; ResyncErr is the last
+	// failed one's error.
+	Resyncs   int
+	ResyncErr error
 	// onEvent, if set, is called (with the lock held) after each event is
 	// applied.
 	onEvent func(*Overlay, *tracer.Event)
@@ -28,13 +38,16 @@ type Live struct {
 // so in its network namespace) and loads the overlay from it. onEvent may
 // be nil.
 func StartLive(tr *tracer.Tracer, dump func() ([]Socket, error), onEvent func(*Overlay, *tracer.Event)) (*Live, error) {
-	l := &Live{tr: tr, onEvent: onEvent, done: make(chan struct{})}
+	l := &Live{tr: tr, onEvent: onEvent, done: make(chan struct{}), dump: dump}
+	l.lost, _ = tr.Drops()
 	go l.read()
+	since := monotonicNow()
 	socks, err := dump()
 	if err != nil {
 		return nil, fmt.Errorf("taking the initial snapshot: %w", err)
 	}
 	ov := NewOverlay(socks)
+	ov.Since = since
 	l.mu.Lock()
 	for i := range l.held {
 		l.apply(ov, &l.held[i])
@@ -69,15 +82,56 @@ func (l *Live) read() {
 			l.held = append(l.held, ev)
 		} else {
 			l.apply(l.ov, &ev)
+			if time.Since(l.lastCheck) > lossCheckEvery {
+				l.checkLoss()
+			}
 		}
 		l.mu.Unlock()
 	}
 }
 
-// View calls fn with the overlay, holding it still.
+// lossCheckEvery bounds how often the reader asks for the loss count
+// (a map lookup and a stats call per program).
+const lossCheckEvery = 100 * time.Millisecond
+
+// checkLoss rebuilds the overlay from a fresh dump when events were lost
+// since the last check: an overlay that missed an event is stale, and
+// nothing but the kernel's own table can say how. Called with l.mu held.
+func (l *Live) checkLoss() {
+	l.lastCheck = time.Now()
+	n, err := l.tr.Drops()
+	if err != nil || n <= l.lost {
+		return
+	}
+	l.lost = n
+	since := monotonicNow()
+	socks, err := l.dump()
+	if err != nil {
+		l.ResyncErr = fmt.Errorf("resynchronizing after lost events: %w", err)
+		return
+	}
+	fresh := NewOverlay(socks)
+	fresh.Since = since
+	// What only the tracer knew survives the rebuild.
+	for k, e := range fresh.socks {
+		if old, ok := l.ov.socks[k]; ok && !e.Minisock {
+			e.Born, e.StackID, e.EverConnected, e.Released, e.Reset = old.Born, old.StackID, old.EverConnected || e.EverConnected, old.Released, old.Reset
+			if len(e.Owners) == 0 {
+				e.Owners = old.Owners
+			}
+		}
+	}
+	fresh.Applied, fresh.Unknown = l.ov.Applied, l.ov.Unknown
+	l.ov = fresh
+	l.Resyncs++
+}
+
+// View calls fn with the overlay, holding it still. It first checks for
+// lost events, so what fn sees is never knowingly stale.
 func (l *Live) View(fn func(*Overlay)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.checkLoss()
 	fn(l.ov)
 }
 

@@ -38,11 +38,13 @@ type Entry struct {
 // Overlay is the socket table kept current by tracer events: loaded from one
 // dump, then every event applied in order. Keyed by socket cookie.
 //
-// Start-up: the tracer is attached before the dump, and every event is
-// applied whether or not the dump already reflects it. Application is
-// idempotent (a birth merges into a dumped row, a transition sets the state
-// it names, a death of an unknown socket is ignored), so a socket born
-// while the dump ran is neither missed nor doubled.
+// Start-up: the tracer is attached before the dump. Events from before
+// the dump began (Since) are already in it and are skipped (a birth still
+// lends owner and stack to a dumped socket); events from while it ran may
+// or may not be, and are applied: application is idempotent (a birth
+// merges into a dumped row, a transition sets the state it names, a death
+// of an unknown socket is ignored), so a socket born while the dump ran is
+// neither missed nor doubled.
 type Overlay struct {
 	socks map[uint64]*Entry
 	// Sockets with no cookie in the events (classic tracepoint fallback)
@@ -53,6 +55,12 @@ type Overlay struct {
 	// other namespaces' sockets when unfiltered).
 	Applied, Unknown uint64
 	seq, minisocks   uint64
+	// Stale counts events skipped for being older than the dump.
+	Stale uint64
+	// Since is when the dump it was loaded from began (CLOCK_MONOTONIC
+	// ns; 0: unknown): a transition older than that never creates a
+	// socket the dump did not have.
+	Since uint64
 }
 
 // NewOverlay returns an overlay loaded with a dump.
@@ -65,6 +73,11 @@ func NewOverlay(dump []Socket) *Overlay {
 	for i := range dump {
 		s := &dump[i]
 		if s.Cookie == 0 {
+			continue
+		}
+		if IsRequestSock(s) {
+			// A request minisocket (TCP_NEW_SYN_RECV): no event names it,
+			// and the child that replaces it has a cookie of its own.
 			continue
 		}
 		e := &Entry{Socket: *s, StackID: -1}
@@ -115,6 +128,16 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 		return
 	}
 	e, known := o.socks[k]
+	if ev.TS < o.Since {
+		// Older than the dump, which already reflects it: replaying it
+		// could only regress a state, or bring back a socket whose death
+		// was lost. A birth or accept still lends what only the tracer
+		// knows (owner, stack) to a socket the dump has.
+		if !known || (ev.Kind != tracer.KindBirth && ev.Kind != tracer.KindAccept) {
+			o.Stale++
+			return
+		}
+	}
 	switch ev.Kind {
 	case tracer.KindBirth, tracer.KindAccept:
 		if !known {
@@ -288,4 +311,12 @@ func monotonicNow() uint64 {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return uint64(ts.Nano())
+}
+
+// IsRequestSock says whether a dumped row is a request minisocket (a SYN
+// received, the handshake not complete): sock_diag reports it as SYN-RECV
+// with inode 0 and the SYN-ACK timer, and without the shutdown attribute a
+// full socket always has.
+func IsRequestSock(s *Socket) bool {
+	return s.Protocol == protoTCP && s.State == StateSynRecv && s.Inode == 0 && !s.HasShutdown
 }

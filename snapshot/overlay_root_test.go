@@ -68,6 +68,9 @@ func rowsOf(socks []Socket) []row {
 		if s.State == StateClose || s.State == StateBoundInactive {
 			continue
 		}
+		if IsRequestSock(&s) {
+			continue // not modelled: see NewOverlay
+		}
 		if s.Timer == timerTimeWait && s.Inode == 0 {
 			// A TIME-WAIT minisocket: no event announces its birth or its
 			// end (a reset kills it silently), so the overlay only infers
@@ -143,9 +146,11 @@ func TestOverlayStartupRace(t *testing.T) {
 		births    = map[uint32]uint64{} // inode -> cookie
 		destroyed = map[uint64]bool{}
 	)
+	byCookie := map[uint64][]string{}
 	onEvent := func(_ *Overlay, ev *tracer.Event) {
 		mu.Lock()
 		defer mu.Unlock()
+		byCookie[ev.Cookie] = append(byCookie[ev.Cookie], fmt.Sprintf("%s %d->%d %s %s ts=%d", ev.Kind, ev.OldState, ev.NewState, ev.Local, ev.Peer, ev.TS))
 		switch ev.Kind {
 		case tracer.KindBirth:
 			births[ev.Inode] = ev.Cookie
@@ -246,8 +251,10 @@ func TestOverlayStartupRace(t *testing.T) {
 		}
 	}
 	drops, _ := tr.Drops()
-	if drops != 0 {
-		t.Fatalf("%d events dropped: the comparison would be meaningless", drops)
+	live.View(func(*Overlay) {})
+	t.Logf("%d events lost (ring full or skipped by the kernel), %d resyncs", drops, live.Resyncs)
+	if drops > 0 && live.Resyncs == 0 {
+		t.Errorf("%d events lost but the overlay never resynchronized", drops)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		gm := map[row]bool{}
@@ -264,6 +271,11 @@ func TestOverlayStartupRace(t *testing.T) {
 		for _, r := range got {
 			if !wm[r] {
 				t.Errorf("in the overlay but not in the kernel: %+v", r)
+				mu.Lock()
+				for _, l := range byCookie[r.cookie] {
+					t.Logf("  %s", l)
+				}
+				mu.Unlock()
 			}
 		}
 	}

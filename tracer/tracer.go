@@ -78,6 +78,7 @@ type Tracer struct {
 	pids   *ebpf.Map
 	// exeBase: mm->start_code of followed processes.
 	exeBase *ebpf.Map
+	progs   []*ebpf.Program // attached programs, for their miss counts
 	reader  *ringbuf.Reader
 	poll    time.Duration
 	closers []func() error // run last-in first-out by Close
@@ -191,12 +192,15 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 			return false
 		}
 		l, err := do(p)
-		// The link holds its own reference to the program.
-		p.Close()
 		if err != nil {
+			p.Close()
 			t.missing = append(t.missing, HookError{hook, fmt.Errorf("attaching: %w", err)})
 			return false
 		}
+		// Kept open (the link has its own reference) to read the kernel's
+		// count of runs it skipped.
+		t.progs = append(t.progs, p)
+		t.onClose(p.Close)
 		t.onClose(l.Close)
 		t.hooks = append(t.hooks, hook)
 		return true
@@ -357,6 +361,11 @@ func (t *Tracer) ReadTimeout(ev *Event, d time.Duration) error {
 
 // Drops is the number of events lost because the ring was full, summed
 // over CPUs.
+//
+// It also counts the runs the kernel skipped: a tracing program is not
+// re-entered on a CPU where it is already running, so a softirq that
+// interrupts it (processing a reset, say) loses its own event; the kernel
+// counts these as the program's recursion misses.
 func (t *Tracer) Drops() (uint64, error) {
 	var perCPU []uint64
 	if err := t.drops.Lookup(uint32(0), &perCPU); err != nil {
@@ -365,6 +374,13 @@ func (t *Tracer) Drops() (uint64, error) {
 	var n uint64
 	for _, v := range perCPU {
 		n += v
+	}
+	for _, p := range t.progs {
+		st, err := p.Stats()
+		if err != nil {
+			return n, fmt.Errorf("reading program stats: %w", err)
+		}
+		n += st.RecursionMisses
 	}
 	return n, nil
 }
