@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"sstrace/snapshot/procfs"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -731,25 +733,6 @@ func parseNSLink(l string) (uint64, bool) {
 	return v, err == nil
 }
 
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space...).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // parseNSMounts returns the network namespaces bind-mounted somewhere
 // (ip netns, container runtimes), from /proc/self/mountinfo text: inode →
 // mount point.
@@ -771,7 +754,7 @@ func parseNSMounts(mountinfo string) [][2]string {
 		if !strings.HasPrefix(f[3], "net:[") {
 			continue
 		}
-		out = append(out, [2]string{f[3], unescapeMount(f[4])})
+		out = append(out, [2]string{f[3], procfs.UnescapeMount(f[4])})
 	}
 	return out
 }

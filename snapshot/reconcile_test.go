@@ -413,7 +413,4 @@ func TestReconcileNSMounts(t *testing.T) {
 			t.Errorf("parseNSLink(%q) = %d, %v", c.in, ino, ok)
 		}
 	}
-	if got := unescapeMount(`a\040b\\c\12`); got != `a b\\c\12` {
-		t.Errorf("unescapeMount = %q", got)
-	}
 }

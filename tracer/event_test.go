@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"strings"
 	"testing"
 
 	"sstrace/bpf"
@@ -137,20 +136,5 @@ func TestDecodeInventory(t *testing.T) {
 	}
 	if _, err := DecodeInventory(buf.Bytes()[:buf.Len()-1], nil); err == nil {
 		t.Error("a torn record decoded without error")
-	}
-}
-
-func TestParseCgroup2Mount(t *testing.T) {
-	const mi = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-40 31 0:37 /sub /elsewhere rw,relatime - cgroup2 cgroup2 rw
-41 31 0:38 / /sys/fs/cgroup/uni\040fied rw,relatime shared:5 - cgroup2 cgroup2 rw
-`
-	got, err := parseCgroup2Mount(strings.NewReader(mi))
-	if err != nil || got != "/sys/fs/cgroup/uni fied" {
-		t.Errorf("got %q, %v", got, err)
-	}
-	if _, err := parseCgroup2Mount(strings.NewReader("31 23 0:28 / /sys rw - sysfs sysfs rw\n")); err == nil {
-		t.Error("no cgroup2 mount found no error")
 	}
 }

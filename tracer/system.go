@@ -1,10 +1,8 @@
 package tracer
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -91,78 +89,6 @@ func ensureTracefs() error {
 		return fmt.Errorf("tracefs is not mounted and mounting it at /sys/kernel/tracing failed: %w", err)
 	}
 	return nil
-}
-
-// cgroupRoot finds the cgroup v2 mount (the root of the unified hierarchy),
-// where the cgroup socket hooks are attached so they see every socket.
-func cgroupRoot() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", fmt.Errorf("finding the cgroup v2 mount: %w", err)
-	}
-	defer f.Close()
-	return parseCgroup2Mount(f)
-}
-
-// parseCgroup2Mount returns the mount point of the first cgroup2 mount whose
-// root is the hierarchy's root, from /proc/self/mountinfo text.
-func parseCgroup2Mount(r io.Reader) (string, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || sep+1 >= len(fields) || fields[sep+1] != "cgroup2" {
-			continue
-		}
-		if fields[3] != "/" {
-			continue
-		}
-		return unescapeMount(fields[4]), nil
-	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("reading /proc/self/mountinfo: %w", err)
-	}
-	return "", errors.New("finding the cgroup v2 mount: none in /proc/self/mountinfo (mount cgroup2 to trace socket creation and release)")
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for space, ...).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, ok := octal3(s[i+1 : i+4]); ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func octal3(s string) (byte, bool) {
-	if len(s) != 3 {
-		return 0, false
-	}
-	var v int
-	for _, c := range s {
-		if c < '0' || c > '7' {
-			return 0, false
-		}
-		v = v*8 + int(c-'0')
-	}
-	return byte(v), v < 256
 }
 
 // NetNSCookie is the kernel's cookie for a network namespace: what the BPF

@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"sstrace/bpf"
+	"sstrace/snapshot/procfs"
 )
 
 // Hook names, as users see them in warnings and as tests disable them.
@@ -176,7 +177,7 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 			}
 		}
 	}
-	cgroup, cgErr := cgroupRoot()
+	cgroup, cgErr := procfs.Cgroup2Root()
 
 	attach := func(hook, prog string, do func(p *ebpf.Program) (link.Link, error)) bool {
 		if ctx.Err() != nil {

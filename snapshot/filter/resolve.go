@@ -1,6 +1,8 @@
 package filter
 
 import (
+	"sstrace/snapshot/procfs"
+
 	"bufio"
 	"context"
 	"encoding/binary"
@@ -197,7 +199,7 @@ func cgroup2ID(path string) (uint64, error) {
 	if rel == "" {
 		return 0, errors.New("invalid cgroup2 path")
 	}
-	mnt, err := cgroup2Mount()
+	mnt, err := procfs.FirstCgroup2Mount()
 	if err != nil {
 		return 0, err
 	}
@@ -225,40 +227,4 @@ func handle8(dirfd int, path string) (uint64, error) {
 		return 0, unix.EOVERFLOW
 	}
 	return binary.NativeEndian.Uint64(b), nil
-}
-
-func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mounts")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) >= 3 && fs[2] == "cgroup2" {
-			return unescapeMount(fs[1]), nil
-		}
-	}
-	return "", errors.New("no cgroup2 file system mounted")
-}
-
-// unescapeMount undoes the octal escapes of /proc/mounts (\040 for a
-// space).
-func unescapeMount(s string) string {
-	if strings.IndexByte(s, '\\') < 0 {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

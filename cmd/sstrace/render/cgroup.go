@@ -1,6 +1,8 @@
 package render
 
 import (
+	"sstrace/snapshot/procfs"
+
 	"bufio"
 	"encoding/binary"
 	"os"
@@ -148,27 +150,8 @@ func findCgroup2Mount() string {
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) >= 3 && fields[2] == "cgroup2" {
-			return unescapeMount(fields[1])
+			return procfs.UnescapeMount(fields[1])
 		}
 	}
 	return ""
-}
-
-// unescapeMount undoes the octal escapes (\040 ...) of /proc/self/mounts.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
