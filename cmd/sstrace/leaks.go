@@ -32,7 +32,7 @@ type leaksOptions struct {
 	force      bool
 	failOnLeak bool
 	netns      string
-	ringSize   int
+	tf         tracerFlags
 }
 
 // exitLeaks is the status of `leaks --fail-on-leak` when leaks were found.
@@ -84,8 +84,7 @@ status (or 3 with --fail-on-leak when there are leaks).`,
 	fl.BoolVar(&o.force, "force", false, "replace an existing --pprof file")
 	fl.BoolVar(&o.failOnLeak, "fail-on-leak", false, "with -- CMD: exit 3 when leaks were found")
 	fl.StringVar(&o.netns, "netns", "", "only sockets of this network namespace (a path like /run/netns/NAME or /proc/PID/ns/net)")
-	fl.IntVar(&o.ringSize, "ring-size", 0, "ring buffer size in bytes (test plumbing)")
-	fl.MarkHidden("ring-size")
+	o.tf.add(fl)
 	return cmd
 }
 
@@ -131,7 +130,7 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 	if child != nil {
 		follow = append(follow, uint32(child.cmd.Process.Pid))
 	}
-	tr, err := tracer.Open(ctx, tracer.Options{NetNSCookie: netnsCookie, FollowPIDs: follow, RingSize: o.ringSize})
+	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie, FollowPIDs: follow}))
 	if err != nil {
 		return fmt.Errorf("leaks: %w", err)
 	}

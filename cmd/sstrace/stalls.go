@@ -28,6 +28,7 @@ type stallsOptions struct {
 	json      bool
 	stalled   bool
 	netns     string
+	tf        tracerFlags
 }
 
 func newStallsCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -83,6 +84,7 @@ on dport or dst instead).`,
 	fl.BoolVarP(&o.json, "json", "j", false, "print one JSON object per line: attempts, then a summary")
 	fl.BoolVar(&o.stalled, "stalled", false, "print only attempts that stalled or did not establish (the summary counts all)")
 	fl.StringVar(&o.netns, "netns", "", "only attempts of this network namespace (a path like /run/netns/NAME or /proc/PID/ns/net)")
+	o.tf.add(fl)
 	return cmd
 }
 
@@ -109,7 +111,7 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 		}
 		netnsCookie = c
 	}
-	tr, err := tracer.Open(ctx, tracer.Options{NetNSCookie: netnsCookie})
+	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie}))
 	if err != nil {
 		return fmt.Errorf("stalls: %w", err)
 	}

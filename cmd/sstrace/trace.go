@@ -33,7 +33,7 @@ type traceOptions struct {
 	raw      bool
 	ipv4     bool
 	ipv6     bool
-	ringSize int
+	tf       tracerFlags
 }
 
 func newTraceCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -83,8 +83,7 @@ for "sstrace timeline FILE". The file appears when trace stops.`,
 	fl.BoolVarP(&o.raw, "raw", "w", false, "raw sockets")
 	fl.BoolVarP(&o.ipv4, "ipv4", "4", false, "IPv4 sockets only")
 	fl.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 sockets only")
-	fl.IntVar(&o.ringSize, "ring-size", 0, "ring buffer size in bytes (test plumbing)")
-	fl.MarkHidden("ring-size")
+	o.tf.add(fl)
 	return cmd
 }
 
@@ -747,7 +746,7 @@ func runTrace(ctx context.Context, stdout, stderr io.Writer, o *traceOptions, ar
 	s.enc = json.NewEncoder(s.out)
 	s.enc.SetEscapeHTML(false)
 	s.start = monoNow()
-	tr, err := tracer.Open(ctx, tracer.Options{NetNSCookie: netnsCookie, RingSize: o.ringSize})
+	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie}))
 	if err != nil {
 		return fmt.Errorf("trace: %w", err)
 	}
