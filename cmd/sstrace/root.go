@@ -101,6 +101,7 @@ falls back to /proc, as ss does.`,
 	cmd.AddCommand(newStallsCmd(stdout, stderr))
 	cmd.AddCommand(newTraceCmd(stdout, stderr))
 	cmd.AddCommand(newTimelineCmd(stdout, stderr))
+	cmd.AddCommand(newWatchCmd(stdout, stderr))
 	return cmd
 }
 
