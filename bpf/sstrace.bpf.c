@@ -54,9 +54,15 @@ enum event_flags {
 	EVF_NO_COOKIE = 2,
 	/* EV_RELEASE: the owner is exiting: the socket was open until its end */
 	EVF_EXITING = 4,
+	/* EV_STATE to CLOSE: the peer's FIN had arrived (SOCK_DONE). Tells
+	 * which minisocket tcp_time_wait() leaves: TIME-WAIT after the peer's
+	 * FIN, FIN-WAIT-2 for an orphan that never got one. */
+	EVF_PEER_FIN = 8,
 };
 
 #define PF_EXITING 0x00000004 /* include/linux/sched.h */
+#define TCP_CLOSE_STATE 7        /* include/net/tcp_states.h */
+#define SOCK_DONE_BIT 1          /* enum sock_flags, include/net/sock.h */
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 
@@ -411,6 +417,10 @@ static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 	e->flags = cookie ? 0 : EVF_NO_COOKIE;
 	e->oldstate = oldstate;
 	e->newstate = newstate;
+	/* tcp_fin() sets SOCK_DONE when the peer's FIN arrives (close()
+	 * sets RCV_SHUTDOWN too, so sk_shutdown cannot tell). */
+	if (newstate == TCP_CLOSE_STATE && (BPF_CORE_READ(sk, __sk_common.skc_flags) & (1UL << SOCK_DONE_BIT)))
+		e->flags |= EVF_PEER_FIN;
 	e->fd = 0;
 	e->ino = 0;
 	e->stack_id = -1;

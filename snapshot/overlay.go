@@ -235,14 +235,16 @@ const minisockKey = 1 << 63
 
 // addMinisock records the TIME-WAIT minisocket that tcp_time_wait() puts in
 // the full socket's place. No event announces it: the full socket's
-// FIN-WAIT-2 or CLOSING -> CLOSE transition is how it shows. An orphan
-// (fd already closed) leaving FIN-WAIT-2 becomes a minisocket in substate
-// FIN-WAIT-2 (tcp_close/tcp_rcv_state_process with tcp_fin_timeout <= 60s);
-// otherwise the peer's FIN arrived and it is TIME-WAIT. A received reset
-// (KindReset) takes the socket to CLOSE without one.
+// FIN-WAIT-2 or CLOSING -> CLOSE transition is how it shows. Whether the
+// peer's FIN had arrived (the event's PeerFIN, SOCK_DONE in the kernel)
+// says which: TIME-WAIT if so, else an orphan's FIN-WAIT-2 minisocket
+// (tcp_close/tcp_rcv_state_process with tcp_fin_timeout <= 60s). A received
+// reset (KindReset) takes the socket to CLOSE without one.
 func (o *Overlay) addMinisock(e *Entry, ev *tracer.Event) {
+	// tcp_time_wait() keeps TIME-WAIT once the peer's FIN arrived, and
+	// FIN-WAIT-2 for an orphan that never got one (CLOSING always had it).
 	sub := StateTimeWait
-	if ev.OldState == StateFinWait2 && e.Released {
+	if ev.OldState == StateFinWait2 && !ev.PeerFIN {
 		sub = StateFinWait2
 	}
 	o.seq++

@@ -66,11 +66,13 @@ func TestOverlayMinisockets(t *testing.T) {
 	dump := []Socket{{Family: 2, Protocol: protoTCP, State: StateEstablished, Cookie: 1, Inode: 11,
 		Local: netip.MustParseAddrPort(l), Peer: netip.MustParseAddrPort(p)}}
 
-	// Active close, the peer's FIN arrives while the fd is open: TIME-WAIT.
+	// Active close, then the peer's FIN: TIME-WAIT.
 	o := NewOverlay(dump)
 	o.Apply(stateEv(1, StateEstablished, StateFinWait1, l, p))
 	o.Apply(stateEv(1, StateFinWait1, StateFinWait2, l, p))
-	o.Apply(stateEv(1, StateFinWait2, StateClose, "127.0.0.1:0", p))
+	fin := stateEv(1, StateFinWait2, StateClose, "127.0.0.1:0", p)
+	fin.PeerFIN = true
+	o.Apply(fin)
 	tw := minisocks(o)
 	if len(tw) != 1 || tw[0].State != StateTimeWait || tw[0].Local.String() != l || tw[0].Timer != timerTimeWait {
 		t.Fatalf("minisockets %+v", tw)
@@ -85,7 +87,8 @@ func TestOverlayMinisockets(t *testing.T) {
 		t.Error("did not expire")
 	}
 
-	// An orphan leaving FIN-WAIT-2 becomes a FIN-WAIT-2 minisocket.
+	// An orphan leaving FIN-WAIT-2 without the peer's FIN becomes a
+	// FIN-WAIT-2 minisocket.
 	o = NewOverlay(dump)
 	o.Apply(&tracer.Event{Kind: tracer.KindRelease, Cookie: 1})
 	o.Apply(stateEv(1, StateEstablished, StateFinWait1, l, p))

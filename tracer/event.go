@@ -62,6 +62,7 @@ const (
 	flagOwnerKnown = 1
 	flagNoCookie   = 2
 	flagExiting    = 4
+	flagPeerFIN    = 8
 )
 
 // Event is one decoded tracer event.
@@ -86,6 +87,8 @@ type Event struct {
 	// Exiting (release only): the owner was exiting, so the socket stayed
 	// open until the process ended.
 	Exiting bool
+	// PeerFIN (transition to CLOSE only): the peer's FIN had arrived.
+	PeerFIN bool
 
 	FD    uint32 // birth and accept (0 otherwise)
 	Inode uint32 // birth and accept (0 otherwise)
@@ -211,6 +214,7 @@ func Decode(b []byte, ev *Event) error {
 	ev.OwnerKnown = flags&flagOwnerKnown != 0
 	ev.NoCookie = flags&flagNoCookie != 0
 	ev.Exiting = flags&flagExiting != 0
+	ev.PeerFIN = flags&flagPeerFIN != 0
 	copy(ev.Comm[:], b[offComm:offComm+16])
 	sport, dport := ne.Uint16(b[offSport:]), ne.Uint16(b[offDport:])
 	switch ev.Family {
