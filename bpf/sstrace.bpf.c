@@ -62,6 +62,7 @@ enum event_flags {
 
 #define PF_EXITING 0x00000004 /* include/linux/sched.h */
 #define TCP_CLOSE_STATE 7        /* include/net/tcp_states.h */
+#define TCP_LISTEN_STATE 10
 #define SOCK_DONE_BIT 1          /* enum sock_flags, include/net/sock.h */
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
@@ -439,6 +440,9 @@ static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 
 		e->fd = BPF_CORE_READ(tp, total_retrans);
 		e->ino = BPF_CORE_READ(tp, srtt_us) >> 3;
+	} else if (newstate == TCP_LISTEN_STATE) {
+		/* listen() set the backlog first: what ss shows as Send-Q. */
+		e->fd = BPF_CORE_READ(sk, sk_max_ack_backlog);
 	}
 
 	/* Attribute the transition to the socket's owner, whatever task the

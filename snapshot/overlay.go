@@ -33,6 +33,9 @@ type Entry struct {
 	// Reset is set once the socket received a reset: it then closes
 	// without a TIME-WAIT minisocket.
 	Reset bool
+	// inAcceptQueue: a child counted in its listener's Recv-Q, not yet
+	// accepted.
+	inAcceptQueue bool
 }
 
 // Overlay is the socket table kept current by tracer events: loaded from one
@@ -55,6 +58,7 @@ type Overlay struct {
 	// other namespaces' sockets when unfiltered).
 	Applied, Unknown uint64
 	seq, minisocks   uint64
+	listeners        map[uint16][]uint64 // port -> listener cookies
 	// Stale counts events skipped for being older than the dump.
 	Stale uint64
 	// Since is when the dump it was loaded from began (CLOCK_MONOTONIC
@@ -93,6 +97,9 @@ func NewOverlay(dump []Socket) *Overlay {
 		}
 		e.EverConnected = s.State != StateClose && s.State != StateBoundInactive && s.State != StateSynSent
 		o.socks[s.Cookie] = e
+		if s.State == StateListen {
+			o.addListener(e)
+		}
 		if s.Inode != 0 {
 			o.byInode[s.Inode] = s.Cookie
 		}
@@ -157,6 +164,12 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 		if ev.Kind == tracer.KindBirth {
 			e.StackID = ev.StackID
 		}
+		if ev.Kind == tracer.KindAccept && e.inAcceptQueue {
+			if l := o.listenerOf(ev.Local, uint64(ev.NetNS)); l != nil && l.RecvQ > 0 {
+				l.RecvQ--
+			}
+			e.inAcceptQueue = false
+		}
 		e.Inode = ev.Inode
 		o.byInode[ev.Inode] = k
 		e.addOwner(Owner{PID: ev.PID, FD: ev.FD, Comm: ev.CommString()})
@@ -180,6 +193,21 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 		if ev.NewState == StateClose && e.Protocol == protoTCP && known && !e.Reset &&
 			(ev.OldState == StateFinWait2 || ev.OldState == StateClosing) {
 			o.addMinisock(e, ev)
+		}
+		switch {
+		case ev.NewState == StateListen:
+			// Send-Q of a listener is its backlog; its accept queue
+			// (Recv-Q) starts empty.
+			e.SendQ, e.RecvQ = ev.Backlog, 0
+			e.Local = ev.Local
+			o.addListener(e)
+		case ev.OldState == StateSynRecv && ev.NewState == StateEstablished:
+			// A child completed its handshake: one more in its
+			// listener's accept queue, until accept() takes it.
+			if l := o.listenerOf(ev.Local, uint64(ev.NetNS)); l != nil {
+				l.RecvQ++
+				e.inAcceptQueue = true
+			}
 		}
 		e.State = ev.NewState
 		// Going to CLOSE the kernel has already given the port back: keep
@@ -321,4 +349,38 @@ func monotonicNow() uint64 {
 // full socket always has.
 func IsRequestSock(s *Socket) bool {
 	return s.Protocol == protoTCP && s.State == StateSynRecv && s.Inode == 0 && !s.HasShutdown
+}
+
+// listenerOf finds the listener a child on local was accepted from: the
+// same port in the same namespace, on the same address or a wildcard,
+// through an index by port (pruned as listeners close).
+func (o *Overlay) listenerOf(local netip.AddrPort, netns uint64) *Entry {
+	var best *Entry
+	cookies := o.listeners[local.Port()]
+	kept := cookies[:0]
+	for _, c := range cookies {
+		e, ok := o.socks[c]
+		if !ok || e.State != StateListen {
+			continue
+		}
+		kept = append(kept, c)
+		if netns != 0 && e.NetNS != 0 && e.NetNS != netns {
+			continue
+		}
+		switch {
+		case e.Local.Addr() == local.Addr() || e.Local.Addr() == local.Addr().Unmap():
+			best = e // an exact address wins over a wildcard
+		case e.Local.Addr().IsUnspecified() && best == nil:
+			best = e
+		}
+	}
+	o.listeners[local.Port()] = kept
+	return best
+}
+
+func (o *Overlay) addListener(e *Entry) {
+	if o.listeners == nil {
+		o.listeners = map[uint16][]uint64{}
+	}
+	o.listeners[e.Local.Port()] = append(o.listeners[e.Local.Port()], e.Cookie)
 }

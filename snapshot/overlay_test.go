@@ -141,3 +141,30 @@ func TestOverlayIgnoresOtherKinds(t *testing.T) {
 		t.Errorf("%d sockets from events about unknown ones", o.Len())
 	}
 }
+
+// A listener's Send-Q is its backlog, its Recv-Q the children that
+// completed their handshake and wait for accept().
+func TestOverlayListenerQueues(t *testing.T) {
+	o := NewOverlay(nil)
+	ln := stateEv(1, StateClose, StateListen, "127.0.0.1:80", "0.0.0.0:0")
+	ln.Backlog = 128
+	o.Apply(ln)
+	l, _ := o.Get(1)
+	if l.SendQ != 128 || l.RecvQ != 0 {
+		t.Fatalf("listener queues %d/%d, want 0/128", l.RecvQ, l.SendQ)
+	}
+	o.Apply(stateEv(2, StateListen, StateSynRecv, "127.0.0.1:80", "127.0.0.1:5000"))
+	o.Apply(stateEv(2, StateSynRecv, StateEstablished, "127.0.0.1:80", "127.0.0.1:5000"))
+	o.Apply(stateEv(3, StateListen, StateSynRecv, "127.0.0.1:80", "127.0.0.1:5001"))
+	o.Apply(stateEv(3, StateSynRecv, StateEstablished, "127.0.0.1:80", "127.0.0.1:5001"))
+	if l.RecvQ != 2 {
+		t.Fatalf("accept queue %d, want 2", l.RecvQ)
+	}
+	acc := &tracer.Event{Kind: tracer.KindAccept, Cookie: 2, Family: 2, Protocol: protoTCP,
+		Local: netip.MustParseAddrPort("127.0.0.1:80"), NewState: StateEstablished}
+	o.Apply(acc)
+	o.Apply(acc) // an accept seen twice counts once
+	if l.RecvQ != 1 {
+		t.Errorf("accept queue %d after one accept, want 1", l.RecvQ)
+	}
+}

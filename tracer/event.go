@@ -117,6 +117,9 @@ type Event struct {
 	// round-trip time in microseconds (tcp_info's rtt; 0 when not
 	// measured): after a handshake, its round trip.
 	RTTus uint32
+	// Backlog is, for a transition into LISTEN, listen()'s backlog (what
+	// ss shows as a listener's Send-Q).
+	Backlog uint32
 
 	Family   uint16
 	Protocol uint16 // IPPROTO_TCP, or IPPROTO_MPTCP for an MPTCP socket's fd
@@ -172,6 +175,7 @@ const (
 
 	stateSynSent = 2
 	stateSynRecv = 3
+	stateListen  = 10
 )
 
 // Decode fills ev from one ring-buffer record. It checks the length and
@@ -207,6 +211,8 @@ func Decode(b []byte, ev *Event) error {
 		ev.Retrans, ev.FD, ev.Inode = ev.FD, 0, 0
 	case ev.Kind == KindState && (ev.OldState == stateSynSent || ev.OldState == stateSynRecv):
 		ev.Retrans, ev.RTTus, ev.FD, ev.Inode = ev.FD, ev.Inode, 0, 0
+	case ev.Kind == KindState && ev.NewState == stateListen:
+		ev.Backlog, ev.FD, ev.Inode = ev.FD, 0, 0
 	default:
 		ev.FD, ev.Inode = 0, 0
 	}
