@@ -98,38 +98,47 @@ func NetNSCookie(path string) (uint64, error) {
 	if path == "" {
 		return netnsCookieHere()
 	}
+	var c uint64
+	err := InNetNS(path, func() (err error) {
+		c, err = netnsCookieHere()
+		return err
+	})
+	return c, err
+}
+
+// InNetNS runs fn on an OS thread switched into the network namespace at
+// path, and switches back. Sockets fn opens (a sock_diag dump's netlink
+// socket, say) belong to that namespace. If switching back fails the
+// thread is never unlocked, so it dies instead of serving other goroutines
+// in the wrong namespace.
+func InNetNS(path string, fn func() error) error {
 	nsfd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("opening network namespace %s: %w", path, err)
+		return fmt.Errorf("opening network namespace %s: %w", path, err)
 	}
 	defer unix.Close(nsfd)
-	type result struct {
-		c   uint64
-		err error
-	}
-	ch := make(chan result, 1)
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			ch <- result{err: fmt.Errorf("opening own network namespace: %w", err)}
+			errc <- fmt.Errorf("opening own network namespace: %w", err)
 			return
 		}
 		defer unix.Close(orig)
 		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("entering network namespace %s: %w", path, err)}
+			errc <- fmt.Errorf("entering network namespace %s: %w", path, err)
 			return
 		}
-		c, cerr := netnsCookieHere()
+		ferr := fn()
 		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("leaving network namespace %s: %w", path, err)}
-			return // the thread stays locked and dies with the goroutine
+			errc <- fmt.Errorf("leaving network namespace %s: %w", path, err)
+			return
 		}
 		runtime.UnlockOSThread()
-		ch <- result{c, cerr}
+		errc <- ferr
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-errc
 }
 
 func netnsCookieHere() (uint64, error) {

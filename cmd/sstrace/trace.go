@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -963,7 +962,7 @@ func (s *traceSession) loadInventory(netnsCookie uint64) error {
 			path = fmt.Sprintf("/proc/%d/ns/net", lfds[0].PID)
 		}
 		var socks []snapshot.Socket
-		err := traceInNetns(path, func() error {
+		err := tracer.InNetNS(path, func() error {
 			var err error
 			socks, err = snapshot.List(snapshot.ListRequest{
 				Inet: []snapshot.InetDump{
@@ -992,37 +991,6 @@ func (s *traceSession) loadInventory(netnsCookie uint64) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// traceInNetns runs fn on a thread inside the network namespace at path.
-func traceInNetns(path string, fn func() error) error {
-	nsfd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("opening network namespace %s: %w", path, err)
-	}
-	defer unix.Close(nsfd)
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("opening own network namespace: %w", err)
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("entering network namespace %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("leaving network namespace %s: %w", path, err)
-			return // the thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 func traceHostname() string {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -231,43 +230,12 @@ func (s *watchSession) dump() ([]snapshot.Socket, error) {
 	if s.o.netns == "" {
 		return snapshot.List(s.req)
 	}
-	return inNetNS(s.o.netns, func() ([]snapshot.Socket, error) { return snapshot.List(s.req) })
-}
-
-// inNetNS runs fn on an OS thread switched into the namespace at path.
-func inNetNS(path string, fn func() ([]snapshot.Socket, error)) ([]snapshot.Socket, error) {
-	nsfd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening network namespace %s: %w", path, err)
-	}
-	defer unix.Close(nsfd)
-	type result struct {
-		socks []snapshot.Socket
-		err   error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			ch <- result{err: fmt.Errorf("opening own network namespace: %w", err)}
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("entering network namespace %s: %w", path, err)}
-			return
-		}
-		socks, ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("leaving network namespace %s: %w", path, err)}
-			return // the thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		ch <- result{socks, ferr}
-	}()
-	r := <-ch
-	return r.socks, r.err
+	var socks []snapshot.Socket
+	err := tracer.InNetNS(s.o.netns, func() (err error) {
+		socks, err = snapshot.List(s.req)
+		return err
+	})
+	return socks, err
 }
 
 // shows says whether ss would list the socket with watch's selection.
