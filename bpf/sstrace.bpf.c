@@ -8,7 +8,7 @@
  * Hooks (each loaded and attached on its own, so a kernel without one keeps
  * the rest):
  *   cgroup/sock_create          generates the socket cookie at birth (identity)
- *   tracepoint sys_exit_socket  birth: owner, fd, inode, creating user stack
+ *   tracepoint sys_exit_socket  birth of an inet socket: owner, fd, inode, creating user stack
  *   tracepoint sys_exit_accept* accept: the process that took a child socket
  *   tp_btf inet_sock_set_state  TCP transitions (classic tracepoint fallback)
  *   cgroup/sock_release         the last fd closed (inet sockets)
@@ -305,6 +305,7 @@ static __always_inline void set_owner(__u64 cookie, __u64 now)
 /* Birth and accept share everything but the kind and the stack. */
 static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
 {
+	__u16 family;
 	struct file *f;
 	struct socket *sock;
 	struct sock *sk;
@@ -319,6 +320,13 @@ static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
 	sock = BPF_CORE_READ(f, private_data);
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
+		return 0;
+	/* Only inet sockets have lives the rest of sstrace follows (unix and
+	 * netlink sockets come from sock_diag dumps): a Go program or a
+	 * systemd host makes many of those, and each would cost an event and
+	 * a stack walk. */
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	if (!netns_wanted(BPF_CORE_READ(sk, __sk_common.skc_net.net)))
 		return 0;
