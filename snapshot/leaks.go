@@ -68,15 +68,6 @@ func NewLeakTracker(start uint64) *LeakTracker {
 	return &LeakTracker{start: start, recs: map[uint64]*leakRecord{}, cwSince: map[uint64]uint64{}}
 }
 
-// Births returns the birth record of a socket, if the tracer saw it.
-func (l *LeakTracker) Births(cookie uint64) (*Birth, bool) {
-	r, ok := l.recs[cookie]
-	if !ok {
-		return nil, false
-	}
-	return &r.birth, true
-}
-
 // Tracked is the number of sockets with a record.
 func (l *LeakTracker) Tracked() int { return len(l.recs) }
 

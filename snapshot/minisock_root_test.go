@@ -103,7 +103,7 @@ func TestOverlayMinisocketsMatchKernel(t *testing.T) {
 		var out []string
 		for _, s := range socks {
 			if s.Timer == timerTimeWait && s.Inode == 0 {
-				out = append(out, StateName(s.State)+" "+s.Local.String()+" "+s.Peer.String())
+				out = append(out, stateName(s.State)+" "+s.Local.String()+" "+s.Peer.String())
 			}
 		}
 		sort.Strings(out)
@@ -114,7 +114,7 @@ func TestOverlayMinisocketsMatchKernel(t *testing.T) {
 		live.View(func(o *Overlay) {
 			for _, e := range o.Entries() {
 				if e.Minisock {
-					out = append(out, StateName(e.State)+" "+e.Local.String()+" "+e.Peer.String())
+					out = append(out, stateName(e.State)+" "+e.Local.String()+" "+e.Peer.String())
 				}
 			}
 		})
@@ -168,7 +168,7 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// StateName is the kernel state's ss name, for test messages.
-func StateName(st uint8) string {
+// stateName is the kernel state's ss name, for test messages.
+func stateName(st uint8) string {
 	return map[uint8]string{StateFinWait2: "FIN-WAIT-2", StateTimeWait: "TIME-WAIT"}[st]
 }

@@ -403,15 +403,6 @@ func (t *Tracer) Stack(id int32) ([]uint64, error) {
 	return frames[:n:n], nil
 }
 
-// Follow adds a process (and, from now on, its children) to those traced
-// with Options.FollowPIDs.
-func (t *Tracer) Follow(pid uint32) error {
-	if err := t.pids.Put(pid, uint8(1)); err != nil {
-		return fmt.Errorf("adding pid %d to the traced processes: %w", pid, err)
-	}
-	return nil
-}
-
 // FollowedPIDs is the set of processes traced with Options.FollowPIDs: the
 // roots and every process they forked since.
 func (t *Tracer) FollowedPIDs() (map[uint32]bool, error) {
@@ -439,24 +430,6 @@ func (t *Tracer) ExeBase(pid uint32) (uint64, bool) {
 		return 0, false
 	}
 	return base, true
-}
-
-// SocksEntries counts the kernel side's per-socket state (bounded, freed
-// at death): a long run must keep it bounded.
-func (t *Tracer) SocksEntries() (int, error) {
-	var (
-		k    uint64
-		v    bpf.SstraceSockInfo
-		n    int
-		iter = t.socks.Iterate()
-	)
-	for iter.Next(&k, &v) {
-		n++
-	}
-	if err := iter.Err(); err != nil {
-		return n, fmt.Errorf("iterating socks map: %w", err)
-	}
-	return n, nil
 }
 
 // Close detaches every hook and frees every object; it is safe on a
