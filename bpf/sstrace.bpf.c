@@ -58,6 +58,12 @@ enum event_flags {
 	 * which minisocket tcp_time_wait() leaves: TIME-WAIT after the peer's
 	 * FIN, FIN-WAIT-2 for an orphan that never got one. */
 	EVF_PEER_FIN = 8,
+	/* EV_RELEASE of a TCP socket in CLOSE (one that never connected, or
+	 * after a reset): close() destroys it at once, and this one event
+	 * stands for the destroy too (no EV_DESTROY follows, unless the
+	 * closing task moved to another CPU in between). The whole death of
+	 * most sockets on a churning host, in one event. */
+	EVF_DYING = 16,
 };
 
 #define PF_EXITING 0x00000004 /* include/linux/sched.h */
@@ -145,6 +151,8 @@ struct sock_info {
 const volatile __u64 target_netns_cookie = 0; /* 0: every network namespace */
 const volatile __u64 wakeup_bytes = 0;        /* force a wakeup past this much pending data */
 const volatile bool follow_pids = false;       /* trace only the processes in the pids map */
+const volatile bool birth_stacks = false;      /* births carry the creating user stack (leaks) */
+const volatile bool connect_stacks = false;    /* SYN-SENT carries the connecting user stack (stalls) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -185,6 +193,16 @@ struct {
 	__type(value, struct sock_info);
 } socks SEC(".maps");
 
+/* Per CPU: the cookie of the TCP socket whose release in CLOSE was just
+ * reported with EVF_DYING, so that its destroy, which follows within the
+ * same close() on the same CPU, is not reported again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} dying SEC(".maps");
+
 /* With follow_pids: the process tree being traced (tgid -> 1). The loader
  * puts the root in; forks add their children. */
 struct {
@@ -194,18 +212,27 @@ struct {
 	__type(value, __u8);
 } pids SEC(".maps");
 
+/* A read-only view of a kernel object through BTF: fields are then read
+ * with plain loads (the verifier guards them) instead of one
+ * bpf_probe_read_kernel call each. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define kernel_cast(ptr, type) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+
 /* Referenced so bpf2go emits Go types for them. */
 const struct event *unused_event __attribute__((unused));
 const struct inv_rec *unused_inv_rec __attribute__((unused));
 
-static __always_inline bool netns_wanted(struct net *net)
+/* sk: a BTF pointer (direct loads). */
+static __always_inline bool netns_wanted(struct sock *sk)
 {
 	if (!target_netns_cookie)
 		return true;
-	return BPF_CORE_READ(net, net_cookie) == target_netns_cookie;
+	return sk->__sk_common.skc_net.net->net_cookie == target_netns_cookie;
 }
 
-static __always_inline struct event *reserve(void)
+/* A ring record; when there is no room, the events it would have carried
+ * (two for a release folded into its destroy) are counted as lost. */
+static __always_inline struct event *reserve_n(__u64 events_in_record)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -214,9 +241,14 @@ static __always_inline struct event *reserve(void)
 		__u64 *n = bpf_map_lookup_elem(&drops, &zero);
 
 		if (n)
-			(*n)++;
+			*n += events_in_record;
 	}
 	return e;
+}
+
+static __always_inline struct event *reserve(void)
+{
+	return reserve_n(1);
 }
 
 static __always_inline void submit(struct event *e)
@@ -228,22 +260,36 @@ static __always_inline void submit(struct event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
+/* Fills what sock_common holds: family, ports, addresses, netns. c is a BTF
+ * pointer (a tp_btf/fexit argument or a kernel_cast): each field is one
+ * load. Full sockets and request sockets both begin with a sock_common. */
+static __always_inline void fill_from_common(struct event *e, struct sock_common *c)
+{
+	__u16 family = c->skc_family;
+
+	e->family = family;
+	e->sport = c->skc_num;
+	e->dport = __builtin_bswap16(c->skc_dport);
+	e->netns = c->skc_net.net->ns.inum;
+	if (family == AF_INET6) {
+		__builtin_memcpy(e->saddr, c->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+		__builtin_memcpy(e->daddr, c->skc_v6_daddr.in6_u.u6_addr8, 16);
+	} else {
+		__u32 *s4 = (__u32 *)e->saddr, *d4 = (__u32 *)e->daddr;
+
+		s4[0] = family == AF_INET ? c->skc_rcv_saddr : 0;
+		d4[0] = family == AF_INET ? c->skc_daddr : 0;
+		s4[1] = s4[2] = s4[3] = 0;
+		d4[1] = d4[2] = d4[3] = 0;
+	}
+}
+
 /* Fills the parts of an event that come from the socket itself. */
 static __always_inline void fill_from_sk(struct event *e, struct sock *sk)
 {
-	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->protocol = BPF_CORE_READ(sk, sk_protocol);
-	e->type = BPF_CORE_READ(sk, sk_type);
-	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	if (e->family == AF_INET) {
-		bpf_core_read(e->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(e->daddr, 4, &sk->__sk_common.skc_daddr);
-	} else if (e->family == AF_INET6) {
-		bpf_core_read(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
-	}
+	fill_from_common(e, &sk->__sk_common);
+	e->protocol = sk->sk_protocol;
+	e->type = sk->sk_type;
 }
 
 static __always_inline void fill_current(struct event *e)
@@ -254,11 +300,12 @@ static __always_inline void fill_current(struct event *e)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
-/* The socket behind fd in the current task, via current->files->fdt->fd[fd]. */
+/* The file behind fd in the current task: current->files->fdt->fd[fd]
+ * (an array index, which BTF loads cannot take: one probe read). */
 static __always_inline struct file *current_file(long fd)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file **fds = task->files->fdt->fd;
 	struct file *f = NULL;
 
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
@@ -295,21 +342,33 @@ static __always_inline void set_owner(__u64 cookie, __u64 now)
 {
 	struct sock_info info = { .last_ts = now };
 
-	if (!cookie)
+	if (!follow_pids || !cookie)
 		return;
 	info.tgid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(info.comm, sizeof(info.comm));
 	bpf_map_update_elem(&socks, &cookie, &info, BPF_ANY);
 }
 
+/* The socks map is kept only when following a process tree, where it is
+ * the filter. Otherwise user space attributes owners and times in the old
+ * state from the births and transitions it reads (tracer.Read): a map
+ * update at every birth and a delete at every death cost a churning host
+ * more than everything else the hooks do. */
+static __always_inline struct sock_info *owner_of(__u64 cookie)
+{
+	if (!follow_pids || !cookie)
+		return NULL;
+	return bpf_map_lookup_elem(&socks, &cookie);
+}
+
 /* Birth and accept share everything but the kind and the stack. */
 static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
 {
-	__u16 family;
 	struct file *f;
 	struct socket *sock;
 	struct sock *sk;
 	struct event *e;
+	__u16 family;
 	__u64 cookie;
 
 	if (fd < 0 || !pid_wanted())
@@ -317,18 +376,19 @@ static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
 	f = current_file(fd);
 	if (!f)
 		return 0;
-	sock = BPF_CORE_READ(f, private_data);
-	sk = BPF_CORE_READ(sock, sk);
+	f = kernel_cast(f, struct file);
+	sock = kernel_cast(f->private_data, struct socket);
+	sk = sock->sk;
 	if (!sk)
 		return 0;
 	/* Only inet sockets have lives the rest of sstrace follows (unix and
 	 * netlink sockets come from sock_diag dumps): a Go program or a
 	 * systemd host makes many of those, and each would cost an event and
 	 * a stack walk. */
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	if (!netns_wanted(BPF_CORE_READ(sk, __sk_common.skc_net.net)))
+	if (!netns_wanted(sk))
 		return 0;
 
 	e = reserve();
@@ -341,24 +401,23 @@ static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
 	fill_from_sk(e, sk);
 	fill_current(e);
 	e->fd = fd;
-	e->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	e->ino = f->f_inode->i_ino;
 	e->oldstate = 0;
-	e->newstate = BPF_CORE_READ(sk, __sk_common.skc_state);
-	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	e->newstate = sk->__sk_common.skc_state;
+	cookie = sk->__sk_common.skc_cookie.counter;
 	e->cookie = cookie;
 	if (!cookie)
 		e->flags |= EVF_NO_COOKIE;
 	e->user_ret = 0;
-	if (kind == EV_BIRTH) {
+	e->stack_id = -1;
+	if (kind == EV_BIRTH && birth_stacks) {
 		e->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 		e->user_ret = user_stack_top();
-	} else {
-		e->stack_id = -1;
 	}
 	set_owner(cookie, e->ts_ns);
 	if (follow_pids && kind == EV_BIRTH) {
-		struct task_struct *task = (void *)bpf_get_current_task();
-		__u64 base = BPF_CORE_READ(task, mm, start_code);
+		struct task_struct *task = bpf_get_current_task_btf();
+		__u64 base = task->mm->start_code;
 
 		bpf_map_update_elem(&exe_base, &e->pid, &base, BPF_ANY);
 		/* Wake the reader now: it reads the creator's mappings while
@@ -368,6 +427,26 @@ static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
 	}
 	submit(e);
 	return 0;
+}
+
+/* Births and accepts at the syscall's return, through BPF trampolines on
+ * the functions the syscalls call, where the kernel allows them; else the
+ * syscall exit tracepoints below. (A syscall tracepoint sends every
+ * syscall of every task down the slow path while attached; measured on
+ * 6.18, that costs a socket()+close() loop less than run-to-run noise, so
+ * the fallback is no worse in practice.) */
+SEC("fexit/__sys_socket")
+int BPF_PROG(socket_exit, int family, int type, int protocol, int ret)
+{
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return fd_event(ctx, ret, EV_BIRTH);
+}
+
+SEC("fexit/__sys_accept4")
+int BPF_PROG(accept_exit, int fd, void *upeer_sockaddr, void *upeer_addrlen, int flags, int ret)
+{
+	return fd_event(ctx, ret, EV_ACCEPT);
 }
 
 /* The syscall exit tracepoints' context (events/syscalls/sys_exit_* /format). */
@@ -407,13 +486,13 @@ int sock_create(struct bpf_sock *ctx)
 static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 				       int oldstate, int newstate)
 {
-	struct sock_info *info, fresh = {};
+	struct sock_info *info;
 	struct event *e;
 	__u64 now;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return;
-	if (!netns_wanted(BPF_CORE_READ(sk, __sk_common.skc_net.net)))
+	if (!netns_wanted(sk))
 		return;
 
 	e = reserve();
@@ -428,7 +507,7 @@ static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 	e->newstate = newstate;
 	/* tcp_fin() sets SOCK_DONE when the peer's FIN arrives (close()
 	 * sets RCV_SHUTDOWN too, so sk_shutdown cannot tell). */
-	if (newstate == TCP_CLOSE_STATE && (BPF_CORE_READ(sk, __sk_common.skc_flags) & (1UL << SOCK_DONE_BIT)))
+	if (newstate == TCP_CLOSE_STATE && (sk->__sk_common.skc_flags & (1UL << SOCK_DONE_BIT)))
 		e->flags |= EVF_PEER_FIN;
 	e->fd = 0;
 	e->ino = 0;
@@ -440,22 +519,24 @@ static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 	if (newstate == TCP_SYN_SENT) {
 		/* Inside connect(), in the caller's context: the line that
 		 * called connect() is on this stack. */
-		e->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-		e->user_ret = user_stack_top();
+		if (connect_stacks) {
+			e->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+			e->user_ret = user_stack_top();
+		}
 	} else if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV) {
 		/* The handshake ended: what it cost, as tcp_info would say. */
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
+		struct tcp_sock *tp = kernel_cast(sk, struct tcp_sock);
 
-		e->fd = BPF_CORE_READ(tp, total_retrans);
-		e->ino = BPF_CORE_READ(tp, srtt_us) >> 3;
+		e->fd = tp->total_retrans;
+		e->ino = tp->srtt_us >> 3;
 	} else if (newstate == TCP_LISTEN_STATE) {
 		/* listen() set the backlog first: what ss shows as Send-Q. */
-		e->fd = BPF_CORE_READ(sk, sk_max_ack_backlog);
+		e->fd = sk->sk_max_ack_backlog;
 	}
 
 	/* Attribute the transition to the socket's owner, whatever task the
 	 * softirq interrupted. */
-	info = cookie ? bpf_map_lookup_elem(&socks, &cookie) : NULL;
+	info = owner_of(cookie);
 	if (follow_pids && !info) {
 		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		return;
@@ -468,9 +549,6 @@ static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 			__builtin_memcpy(e->comm, info->comm, sizeof(e->comm));
 			e->flags |= EVF_OWNER_KNOWN;
 		}
-	} else if (cookie) {
-		fresh.last_ts = now;
-		bpf_map_update_elem(&socks, &cookie, &fresh, BPF_NOEXIST);
 	}
 	submit(e);
 }
@@ -487,23 +565,23 @@ int BPF_PROG(set_state_btf, struct sock *sk, int oldstate, int newstate)
 SEC("tracepoint/sock/inet_sock_set_state")
 int set_state_tp(struct trace_event_raw_inet_sock_set_state *ctx)
 {
-	struct sock *sk = (struct sock *)BPF_CORE_READ(ctx, skaddr);
+	struct sock *sk = kernel_cast(ctx->skaddr, struct sock);
 
-	transition(ctx, sk, BPF_CORE_READ(sk, __sk_common.skc_cookie.counter), ctx->oldstate,
-		   ctx->newstate);
+	transition(ctx, sk, sk->__sk_common.skc_cookie.counter, ctx->oldstate, ctx->newstate);
 	return 0;
 }
 
 /* An event about a socket, attributed to its owner when the socks map
- * knows it: deaths, resets, retransmits, errors. The caller fills the rest. */
-static __always_inline struct event *sock_event(__u64 cookie, __u8 kind)
+ * knows it: deaths, resets, retransmits, errors. The caller fills the rest.
+ * n: the events the record stands for (see reserve_n). */
+static __always_inline struct event *sock_event_n(__u64 cookie, __u8 kind, struct sock_info *info,
+						  __u64 n)
 {
-	struct sock_info *info;
 	struct event *e;
 
-	if (follow_pids && (!cookie || !bpf_map_lookup_elem(&socks, &cookie)))
+	if (follow_pids && !info)
 		return NULL;
-	e = reserve();
+	e = reserve_n(n);
 	if (!e)
 		return NULL;
 	e->ts_ns = bpf_ktime_get_ns();
@@ -517,7 +595,6 @@ static __always_inline struct event *sock_event(__u64 cookie, __u8 kind)
 	e->since_ns = 0;
 	e->user_ret = 0;
 	fill_current(e);
-	info = cookie ? bpf_map_lookup_elem(&socks, &cookie) : NULL;
 	if (info) {
 		e->since_ns = info->last_ts;
 		if (info->tgid) {
@@ -529,20 +606,42 @@ static __always_inline struct event *sock_event(__u64 cookie, __u8 kind)
 	return e;
 }
 
+static __always_inline struct event *sock_event(__u64 cookie, __u8 kind)
+{
+	return sock_event_n(cookie, kind, owner_of(cookie), 1);
+}
+
+static __always_inline bool current_exiting(void)
+{
+	return bpf_get_current_task_btf()->flags & PF_EXITING;
+}
+
 /* The last user reference is gone. For TCP the socket may live on
  * (orphaned, FIN-WAIT/TIME-WAIT); tcp_destroy_sock ends it. */
 SEC("cgroup/sock_release")
 int sock_release(struct bpf_sock *ctx)
 {
-	__u64 cookie;
 	struct event *e;
+	__u64 cookie;
+	bool dies;
 
 	if (target_netns_cookie && bpf_get_netns_cookie(ctx) != target_netns_cookie)
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
-	e = sock_event(cookie, EV_RELEASE);
+	dies = ctx->protocol == IPPROTO_TCP && ctx->state == TCP_CLOSE_STATE;
+	if (dies) {
+		/* Set even if the event is lost: its loss counts the destroy. */
+		__u32 zero = 0;
+		__u64 *d = bpf_map_lookup_elem(&dying, &zero);
+
+		if (d)
+			*d = cookie;
+	}
+	e = sock_event_n(cookie, EV_RELEASE, owner_of(cookie), dies ? 2 : 1);
 	if (!e)
 		return 1;
+	if (dies)
+		e->flags |= EVF_DYING;
 	e->netns = 0;
 	e->family = ctx->family;
 	e->type = ctx->type;
@@ -565,9 +664,9 @@ int sock_release(struct bpf_sock *ctx)
 		d[2] = ctx->dst_ip6[2];
 		d[3] = ctx->dst_ip6[3];
 	}
-	if (BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), flags) & PF_EXITING)
+	if (current_exiting())
 		e->flags |= EVF_EXITING;
-	if (ctx->protocol != IPPROTO_TCP)
+	if (follow_pids && (ctx->protocol != IPPROTO_TCP || dies))
 		bpf_map_delete_elem(&socks, &cookie);
 	submit(e);
 	return 1;
@@ -576,18 +675,26 @@ int sock_release(struct bpf_sock *ctx)
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(destroy_sock, struct sock *sk)
 {
-	__u64 cookie;
 	struct event *e;
+	__u64 cookie, *d;
+	__u32 zero = 0;
 
-	if (!netns_wanted(BPF_CORE_READ(sk, __sk_common.skc_net.net)))
+	if (!netns_wanted(sk))
 		return 0;
 	cookie = bpf_get_socket_cookie(sk);
+	d = bpf_map_lookup_elem(&dying, &zero);
+	if (d && *d == cookie) {
+		/* Reported by its release (EVF_DYING). */
+		*d = 0;
+		return 0;
+	}
 	e = sock_event(cookie, EV_DESTROY);
 	if (!e)
 		return 0;
 	fill_from_sk(e, sk);
-	e->newstate = BPF_CORE_READ(sk, __sk_common.skc_state);
-	bpf_map_delete_elem(&socks, &cookie);
+	e->newstate = sk->__sk_common.skc_state;
+	if (follow_pids)
+		bpf_map_delete_elem(&socks, &cookie);
 	submit(e);
 	return 0;
 }
@@ -597,17 +704,15 @@ int BPF_PROG(destroy_sock, struct sock *sk)
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(receive_reset, struct sock *sk)
 {
-	__u64 cookie;
 	struct event *e;
 
-	if (!netns_wanted(BPF_CORE_READ(sk, __sk_common.skc_net.net)))
+	if (!netns_wanted(sk))
 		return 0;
-	cookie = bpf_get_socket_cookie(sk);
-	e = sock_event(cookie, EV_RESET);
+	e = sock_event(bpf_get_socket_cookie(sk), EV_RESET);
 	if (!e)
 		return 0;
 	fill_from_sk(e, sk);
-	e->oldstate = e->newstate = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->oldstate = e->newstate = sk->__sk_common.skc_state;
 	submit(e);
 	return 0;
 }
@@ -618,18 +723,15 @@ int BPF_PROG(receive_reset, struct sock *sk)
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(retransmit_skb, struct sock *sk)
 {
-	__u64 cookie;
 	struct event *e;
 
-	/* A direct (BTF) load: the cheapest test, first. */
 	if (sk->__sk_common.skc_state != TCP_SYN_SENT)
 		return 0;
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	if (!netns_wanted(BPF_CORE_READ(sk, __sk_common.skc_net.net)))
+	if (!netns_wanted(sk))
 		return 0;
-	cookie = bpf_get_socket_cookie(sk);
-	e = sock_event(cookie, EV_RETRANS);
+	e = sock_event(bpf_get_socket_cookie(sk), EV_RETRANS);
 	if (!e)
 		return 0;
 	fill_from_sk(e, sk);
@@ -645,34 +747,18 @@ SEC("tp_btf/tcp_retransmit_synack")
 int BPF_PROG(retransmit_synack, struct sock *sk, struct request_sock *req)
 {
 	struct event *e;
-	__u64 cookie;
-	__u16 family;
 
-	if (!netns_wanted(BPF_CORE_READ(req, __req_common.skc_net.net)))
+	if (!netns_wanted(sk))
 		return 0;
-	cookie = bpf_get_socket_cookie(sk);
-	e = sock_event(cookie, EV_SYNACK);
+	e = sock_event(bpf_get_socket_cookie(sk), EV_SYNACK);
 	if (!e)
 		return 0;
-	family = BPF_CORE_READ(req, __req_common.skc_family);
-	e->family = family;
+	fill_from_common(e, &req->__req_common);
 	e->protocol = IPPROTO_TCP;
-	e->type = BPF_CORE_READ(sk, sk_type);
-	e->sport = BPF_CORE_READ(req, __req_common.skc_num);
-	e->dport = __builtin_bswap16(BPF_CORE_READ(req, __req_common.skc_dport));
-	e->netns = BPF_CORE_READ(req, __req_common.skc_net.net, ns.inum);
-	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
-	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
-	if (family == AF_INET) {
-		bpf_core_read(e->saddr, 4, &req->__req_common.skc_rcv_saddr);
-		bpf_core_read(e->daddr, 4, &req->__req_common.skc_daddr);
-	} else if (family == AF_INET6) {
-		bpf_core_read(e->saddr, 16, &req->__req_common.skc_v6_rcv_saddr);
-		bpf_core_read(e->daddr, 16, &req->__req_common.skc_v6_daddr);
-	}
+	e->type = sk->sk_type;
 	e->oldstate = e->newstate = TCP_SYN_RECV;
-	e->fd = BPF_CORE_READ(req, num_retrans);
-	e->since_ns = BPF_CORE_READ((struct tcp_request_sock *)req, snt_synack) * 1000;
+	e->fd = req->num_retrans;
+	e->since_ns = kernel_cast(req, struct tcp_request_sock)->snt_synack * 1000;
 	submit(e);
 	return 0;
 }
@@ -685,23 +771,21 @@ int BPF_PROG(retransmit_synack, struct sock *sk, struct request_sock *req)
 SEC("tp_btf/inet_sk_error_report")
 int BPF_PROG(error_report, struct sock *sk)
 {
-	__u64 cookie;
 	struct event *e;
 	int err;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	err = BPF_CORE_READ(sk, sk_err);
+	err = sk->sk_err;
 	if (!err)
 		return 0;
-	if (!netns_wanted(BPF_CORE_READ(sk, __sk_common.skc_net.net)))
+	if (!netns_wanted(sk))
 		return 0;
-	cookie = bpf_get_socket_cookie(sk);
-	e = sock_event(cookie, EV_ERROR);
+	e = sock_event(bpf_get_socket_cookie(sk), EV_ERROR);
 	if (!e)
 		return 0;
 	fill_from_sk(e, sk);
-	e->oldstate = e->newstate = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->oldstate = e->newstate = sk->__sk_common.skc_state;
 	e->fd = err;
 	submit(e);
 	return 0;
@@ -741,7 +825,7 @@ int inventory(struct bpf_iter__task_file *ctx)
 	sk = sock->sk;
 	if (!sk)
 		return 0;
-	if (!netns_wanted(sk->__sk_common.skc_net.net))
+	if (!netns_wanted(sk))
 		return 0;
 	r.cookie = bpf_get_socket_cookie(sk);
 	r.pid = task->tgid;

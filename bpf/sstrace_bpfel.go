@@ -70,11 +70,13 @@ type SstraceSockInfo struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	SstraceMapDrops             = "drops"
+	SstraceMapDying             = "dying"
 	SstraceMapEvents            = "events"
 	SstraceMapExeBase           = "exe_base"
 	SstraceMapPids              = "pids"
 	SstraceMapSocks             = "socks"
 	SstraceMapStacks            = "stacks"
+	SstraceProgAcceptExit       = "accept_exit"
 	SstraceProgDestroySock      = "destroy_sock"
 	SstraceProgErrorReport      = "error_report"
 	SstraceProgInventory        = "inventory"
@@ -86,9 +88,12 @@ const (
 	SstraceProgSetStateTp       = "set_state_tp"
 	SstraceProgSockCreate       = "sock_create"
 	SstraceProgSockRelease      = "sock_release"
+	SstraceProgSocketExit       = "socket_exit"
 	SstraceProgSysExitAccept    = "sys_exit_accept"
 	SstraceProgSysExitAccept4   = "sys_exit_accept4"
 	SstraceProgSysExitSocket    = "sys_exit_socket"
+	SstraceVarBirthStacks       = "birth_stacks"
+	SstraceVarConnectStacks     = "connect_stacks"
 	SstraceVarFollowPids        = "follow_pids"
 	SstraceVarTargetNetnsCookie = "target_netns_cookie"
 	SstraceVarUnusedEvent       = "unused_event"
@@ -138,6 +143,7 @@ type SstraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SstraceProgramSpecs struct {
+	AcceptExit       *ebpf.ProgramSpec `ebpf:"accept_exit"`
 	DestroySock      *ebpf.ProgramSpec `ebpf:"destroy_sock"`
 	ErrorReport      *ebpf.ProgramSpec `ebpf:"error_report"`
 	Inventory        *ebpf.ProgramSpec `ebpf:"inventory"`
@@ -149,6 +155,7 @@ type SstraceProgramSpecs struct {
 	SetStateTp       *ebpf.ProgramSpec `ebpf:"set_state_tp"`
 	SockCreate       *ebpf.ProgramSpec `ebpf:"sock_create"`
 	SockRelease      *ebpf.ProgramSpec `ebpf:"sock_release"`
+	SocketExit       *ebpf.ProgramSpec `ebpf:"socket_exit"`
 	SysExitAccept    *ebpf.ProgramSpec `ebpf:"sys_exit_accept"`
 	SysExitAccept4   *ebpf.ProgramSpec `ebpf:"sys_exit_accept4"`
 	SysExitSocket    *ebpf.ProgramSpec `ebpf:"sys_exit_socket"`
@@ -159,6 +166,7 @@ type SstraceProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SstraceMapSpecs struct {
 	Drops   *ebpf.MapSpec `ebpf:"drops"`
+	Dying   *ebpf.MapSpec `ebpf:"dying"`
 	Events  *ebpf.MapSpec `ebpf:"events"`
 	ExeBase *ebpf.MapSpec `ebpf:"exe_base"`
 	Pids    *ebpf.MapSpec `ebpf:"pids"`
@@ -170,6 +178,8 @@ type SstraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SstraceVariableSpecs struct {
+	BirthStacks       *ebpf.VariableSpec `ebpf:"birth_stacks"`
+	ConnectStacks     *ebpf.VariableSpec `ebpf:"connect_stacks"`
 	FollowPids        *ebpf.VariableSpec `ebpf:"follow_pids"`
 	TargetNetnsCookie *ebpf.VariableSpec `ebpf:"target_netns_cookie"`
 	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -198,6 +208,7 @@ func (o *SstraceObjects) Close() error {
 // It can be passed to LoadSstraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SstraceMaps struct {
 	Drops   *ebpf.Map `ebpf:"drops"`
+	Dying   *ebpf.Map `ebpf:"dying"`
 	Events  *ebpf.Map `ebpf:"events"`
 	ExeBase *ebpf.Map `ebpf:"exe_base"`
 	Pids    *ebpf.Map `ebpf:"pids"`
@@ -208,6 +219,7 @@ type SstraceMaps struct {
 func (m *SstraceMaps) Close() error {
 	return _SstraceClose(
 		m.Drops,
+		m.Dying,
 		m.Events,
 		m.ExeBase,
 		m.Pids,
@@ -220,6 +232,8 @@ func (m *SstraceMaps) Close() error {
 //
 // It can be passed to LoadSstraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SstraceVariables struct {
+	BirthStacks       *ebpf.Variable `ebpf:"birth_stacks"`
+	ConnectStacks     *ebpf.Variable `ebpf:"connect_stacks"`
 	FollowPids        *ebpf.Variable `ebpf:"follow_pids"`
 	TargetNetnsCookie *ebpf.Variable `ebpf:"target_netns_cookie"`
 	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
@@ -231,6 +245,7 @@ type SstraceVariables struct {
 //
 // It can be passed to LoadSstraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SstracePrograms struct {
+	AcceptExit       *ebpf.Program `ebpf:"accept_exit"`
 	DestroySock      *ebpf.Program `ebpf:"destroy_sock"`
 	ErrorReport      *ebpf.Program `ebpf:"error_report"`
 	Inventory        *ebpf.Program `ebpf:"inventory"`
@@ -242,6 +257,7 @@ type SstracePrograms struct {
 	SetStateTp       *ebpf.Program `ebpf:"set_state_tp"`
 	SockCreate       *ebpf.Program `ebpf:"sock_create"`
 	SockRelease      *ebpf.Program `ebpf:"sock_release"`
+	SocketExit       *ebpf.Program `ebpf:"socket_exit"`
 	SysExitAccept    *ebpf.Program `ebpf:"sys_exit_accept"`
 	SysExitAccept4   *ebpf.Program `ebpf:"sys_exit_accept4"`
 	SysExitSocket    *ebpf.Program `ebpf:"sys_exit_socket"`
@@ -249,6 +265,7 @@ type SstracePrograms struct {
 
 func (p *SstracePrograms) Close() error {
 	return _SstraceClose(
+		p.AcceptExit,
 		p.DestroySock,
 		p.ErrorReport,
 		p.Inventory,
@@ -260,6 +277,7 @@ func (p *SstracePrograms) Close() error {
 		p.SetStateTp,
 		p.SockCreate,
 		p.SockRelease,
+		p.SocketExit,
 		p.SysExitAccept,
 		p.SysExitAccept4,
 		p.SysExitSocket,

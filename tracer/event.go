@@ -63,6 +63,7 @@ const (
 	flagNoCookie   = 2
 	flagExiting    = 4
 	flagPeerFIN    = 8
+	flagDying      = 16
 )
 
 // Event is one decoded tracer event.
@@ -89,6 +90,12 @@ type Event struct {
 	Exiting bool
 	// PeerFIN (transition to CLOSE only): the peer's FIN had arrived.
 	PeerFIN bool
+	// Dying (release only, as decoded): a TCP socket released in CLOSE,
+	// which the same close() destroys at once; the record stands for the
+	// destroy too (BPF reports that whole death once: it is the death of
+	// most sockets on a churning host). Tracer.Read hands it out as the
+	// release followed by the destroy.
+	Dying bool
 
 	FD    uint32 // birth and accept (0 otherwise)
 	Inode uint32 // birth and accept (0 otherwise)
@@ -221,6 +228,7 @@ func Decode(b []byte, ev *Event) error {
 	ev.NoCookie = flags&flagNoCookie != 0
 	ev.Exiting = flags&flagExiting != 0
 	ev.PeerFIN = flags&flagPeerFIN != 0
+	ev.Dying = flags&flagDying != 0 && ev.Kind == KindRelease
 	copy(ev.Comm[:], b[offComm:offComm+16])
 	sport, dport := ne.Uint16(b[offSport:]), ne.Uint16(b[offDport:])
 	switch ev.Family {
@@ -232,4 +240,16 @@ func Decode(b []byte, ev *Event) error {
 		ev.Peer = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[offDaddr:offDaddr+16])), dport)
 	}
 	return nil
+}
+
+// Unfold splits a release that stands for its destroy too (Dying) into the
+// two events: ev stays the release and destroy becomes the destroy, at the
+// same time and with the same socket. It reports whether it split.
+func Unfold(ev, destroy *Event) bool {
+	if ev.Kind != KindRelease || !ev.Dying {
+		return false
+	}
+	*destroy = *ev
+	destroy.Kind, destroy.Dying, destroy.Exiting = KindDestroy, false, false
+	return true
 }

@@ -21,10 +21,14 @@ import (
 
 // Hook names, as users see them in warnings and as tests disable them.
 const (
-	HookSockCreate  = "cgroup/sock_create"
-	HookSocket      = "tracepoint/syscalls/sys_exit_socket"
-	HookAccept4     = "tracepoint/syscalls/sys_exit_accept4"
-	HookAccept      = "tracepoint/syscalls/sys_exit_accept"
+	HookSockCreate = "cgroup/sock_create"
+	HookSocket     = "fexit/__sys_socket"
+	HookAccept     = "fexit/__sys_accept4"
+	// Fallbacks where BPF trampolines are missing: attaching a syscall
+	// tracepoint slows every syscall of every task while it is attached.
+	HookSocketTP    = "tracepoint/syscalls/sys_exit_socket"
+	HookAccept4TP   = "tracepoint/syscalls/sys_exit_accept4"
+	HookAcceptTP    = "tracepoint/syscalls/sys_exit_accept"
 	HookSetState    = "tp_btf/inet_sock_set_state"
 	HookSetStateTP  = "tracepoint/sock/inet_sock_set_state"
 	HookSockRelease = "cgroup/sock_release"
@@ -59,6 +63,11 @@ type Options struct {
 	// and every process they fork from then on, and the other events to
 	// the sockets those processes own.
 	FollowPIDs []uint32
+	// BirthStacks: births carry the user stack that called socket()
+	// (leaks). ConnectStacks: transitions to SYN-SENT carry the one that
+	// called connect() (stalls). Each costs a stack walk per event, so
+	// modes that print no stacks leave them off.
+	BirthStacks, ConnectStacks bool
 }
 
 // HookError is a hook that could not be loaded or attached, and why.
@@ -86,6 +95,11 @@ type Tracer struct {
 	missing []HookError
 	hooks   []string
 	rec     ringbuf.Record
+	// next: the destroy half of a Dying release, handed out by the next
+	// Read.
+	next    Event
+	hasNext bool
+	attr    *attribution
 }
 
 // Open loads and attaches every hook it can. A hook that fails is reported
@@ -99,12 +113,14 @@ func Open(ctx context.Context, opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(opts.FollowPIDs) > 0 {
-		if err := spec.Variables["follow_pids"].Set(true); err != nil {
-			return nil, fmt.Errorf("setting follow_pids: %w", err)
+	for name, on := range map[string]bool{
+		"follow_pids": len(opts.FollowPIDs) > 0, "birth_stacks": opts.BirthStacks, "connect_stacks": opts.ConnectStacks,
+	} {
+		if err := spec.Variables[name].Set(on); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	t := &Tracer{spec: spec, poll: opts.Poll}
+	t := &Tracer{spec: spec, poll: opts.Poll, attr: newAttribution()}
 	if t.poll <= 0 {
 		t.poll = DefaultPoll
 	}
@@ -147,17 +163,25 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 		Socks  *ebpf.Map `ebpf:"socks"`
 		PIDs   *ebpf.Map `ebpf:"pids"`
 		Exe    *ebpf.Map `ebpf:"exe_base"`
+		Dying  *ebpf.Map `ebpf:"dying"`
 	}
 	if err := t.spec.LoadAndAssign(&maps, nil); err != nil {
 		return fmt.Errorf("creating BPF maps: %w", explainPerm(err))
 	}
 	t.events, t.drops, t.stacks, t.socks, t.pids, t.exeBase = maps.Events, maps.Drops, maps.Stacks, maps.Socks, maps.PIDs, maps.Exe
-	for _, m := range []*ebpf.Map{t.events, t.drops, t.stacks, t.socks, t.pids, t.exeBase} {
+	for _, m := range []*ebpf.Map{t.events, t.drops, t.stacks, t.socks, t.pids, t.exeBase, maps.Dying} {
 		t.onClose(m.Close)
 	}
+	// Every program must use these same maps: a map left out would be
+	// created anew, private to each program.
 	shared := map[string]*ebpf.Map{
 		"events": t.events, "drops": t.drops, "stacks": t.stacks, "socks": t.socks, "pids": t.pids,
-		"exe_base": t.exeBase,
+		"exe_base": t.exeBase, "dying": maps.Dying,
+	}
+	for name := range t.spec.Maps {
+		if !strings.HasPrefix(name, ".") && shared[name] == nil {
+			return fmt.Errorf("loading BPF maps: map %q is not shared between the programs", name)
+		}
 	}
 	for _, pid := range opts.FollowPIDs {
 		if err := t.pids.Put(pid, uint8(1)); err != nil {
@@ -168,14 +192,6 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 	disabled := map[string]bool{}
 	for _, h := range opts.Disable {
 		disabled[h] = true
-	}
-	if needsTracefs := !disabled[HookSocket] || !disabled[HookAccept4] || !disabled[HookAccept]; needsTracefs {
-		if err := ensureTracefs(); err != nil {
-			for _, h := range []string{HookSocket, HookAccept4, HookAccept} {
-				t.missing = append(t.missing, HookError{h, err})
-				disabled[h] = true
-			}
-		}
 	}
 	cgroup, cgErr := procfs.Cgroup2Root()
 
@@ -230,15 +246,30 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 	}
 
 	attach(HookSockCreate, "sock_create", cgroupLink(ebpf.AttachCGroupInetSockCreate))
-	attach(HookSocket, "sys_exit_socket", tracepoint("syscalls", "sys_exit_socket"))
-	attach(HookAccept4, "sys_exit_accept4", tracepoint("syscalls", "sys_exit_accept4"))
-	attach(HookAccept, "sys_exit_accept", tracepoint("syscalls", "sys_exit_accept"))
-	if !attach(HookSetState, "set_state_btf", tracing) {
+	// Each hook with a classic tracepoint in reserve: the fallbacks
+	// attach only where the first choice failed (and was not disabled).
+	// Disabling a first choice (test plumbing) leaves its fallback to
+	// attach, as on a kernel without it; disable both to have neither.
+	fallback := func(hook string, tps ...[2]string) {
 		if err := ensureTracefs(); err != nil {
-			t.missing = append(t.missing, HookError{HookSetStateTP, err})
-		} else {
-			attach(HookSetStateTP, "set_state_tp", tracepoint("sock", "inet_sock_set_state"))
+			for _, tp := range tps {
+				t.missing = append(t.missing, HookError{tp[0], err})
+			}
+			return
 		}
+		for _, tp := range tps {
+			group, name, _ := strings.Cut(strings.TrimPrefix(tp[0], "tracepoint/"), "/")
+			attach(tp[0], tp[1], tracepoint(group, name))
+		}
+	}
+	if !attach(HookSocket, "socket_exit", tracing) {
+		fallback(HookSocket, [2]string{HookSocketTP, "sys_exit_socket"})
+	}
+	if !attach(HookAccept, "accept_exit", tracing) {
+		fallback(HookAccept, [2]string{HookAccept4TP, "sys_exit_accept4"}, [2]string{HookAcceptTP, "sys_exit_accept"})
+	}
+	if !attach(HookSetState, "set_state_btf", tracing) {
+		fallback(HookSetState, [2]string{HookSetStateTP, "set_state_tp"})
 	}
 	attach(HookSockRelease, "sock_release", cgroupLink(ebpf.AttachCgroupInetSockRelease))
 	attach(HookDestroy, "destroy_sock", tracing)
@@ -307,13 +338,16 @@ func (t *Tracer) Missing() []HookError { return t.missing }
 func (t *Tracer) MissingSummary() string {
 	var parts []string
 	for _, m := range t.missing {
-		if m.Hook == HookSetStateTP || (m.Hook == HookSetState && t.has(HookSetStateTP)) {
+		if stands, ok := standIns[m.Hook]; ok && t.has(stands) {
 			continue // the fallback stands in
 		}
 		parts = append(parts, m.Error())
 	}
 	return strings.Join(parts, "; ")
 }
+
+// standIns: a hook whose fallback, when attached, does its job.
+var standIns = map[string]string{HookSetState: HookSetStateTP, HookSocket: HookSocketTP, HookAccept: HookAccept4TP}
 
 func (t *Tracer) has(hook string) bool {
 	for _, h := range t.hooks {
@@ -331,33 +365,59 @@ var ErrClosed = errors.New("tracer closed")
 // called. Events are submitted without wakeups, so Read polls the ring
 // every Options.Poll; a burst that fills a quarter of the ring wakes it.
 func (t *Tracer) Read(ev *Event) error {
+	return t.read(ev, 0)
+}
+
+// ReadTimeout is Read that gives up after d, returning os.ErrDeadlineExceeded.
+func (t *Tracer) ReadTimeout(ev *Event, d time.Duration) error {
+	return t.read(ev, d)
+}
+
+// read hands out the next event (with timeout d; 0 waits for ever): the
+// destroy half of a Dying release first, then records from the ring, with
+// owners and times filled in (see attribution).
+func (t *Tracer) read(ev *Event, d time.Duration) error {
+	if t.hasNext {
+		*ev, t.hasNext = t.next, false
+		t.attr.apply(ev)
+		return nil
+	}
+	var deadline time.Time
+	if d > 0 {
+		deadline = time.Now().Add(d)
+	}
 	for {
-		t.reader.SetDeadline(time.Now().Add(t.poll))
+		wait := deadline
+		if d == 0 {
+			wait = time.Now().Add(t.poll)
+		}
+		t.reader.SetDeadline(wait)
 		err := t.reader.ReadInto(&t.rec)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, os.ErrDeadlineExceeded) && d == 0 {
 			continue
 		}
 		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 			return ErrClosed
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("reading ring buffer: %w", err)
 		}
-		return Decode(t.rec.RawSample, ev)
+		if err := Decode(t.rec.RawSample, ev); err != nil {
+			return err
+		}
+		if t.attr.duplicate(ev) {
+			continue
+		}
+		t.attr.apply(ev)
+		if Unfold(ev, &t.next) {
+			t.hasNext = true
+			t.attr.unfolded(ev.Cookie)
+		}
+		return nil
 	}
-}
-
-// ReadTimeout is Read that gives up after d, returning os.ErrDeadlineExceeded.
-func (t *Tracer) ReadTimeout(ev *Event, d time.Duration) error {
-	t.reader.SetDeadline(time.Now().Add(d))
-	err := t.reader.ReadInto(&t.rec)
-	if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
-		return ErrClosed
-	}
-	if err != nil {
-		return err
-	}
-	return Decode(t.rec.RawSample, ev)
 }
 
 // Drops is the number of events lost because the ring was full, summed

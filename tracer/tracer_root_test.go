@@ -109,7 +109,7 @@ func dump(evs []Event) string {
 
 func TestLifecycle(t *testing.T) {
 	ns := nstest.New(t)
-	tr := openIn(t, ns, Options{})
+	tr := openIn(t, ns, Options{BirthStacks: true})
 	me := uint32(os.Getpid())
 
 	var (
@@ -427,7 +427,7 @@ func connectIn(t *testing.T, ns *nstest.NS, port int) error {
 // handshake with the RTT.
 func TestHandshakeEvents(t *testing.T) {
 	ns := nstest.New(t)
-	tr := openIn(t, ns, Options{})
+	tr := openIn(t, ns, Options{ConnectStacks: true})
 	me := uint32(os.Getpid())
 	if err := connectIn(t, ns, 9); !errors.Is(err, unix.ECONNREFUSED) {
 		t.Fatalf("connect to a closed port: %v", err)
@@ -505,7 +505,7 @@ func TestHandshakeEvents(t *testing.T) {
 // included.
 func TestSetStateFallback(t *testing.T) {
 	ns := nstest.New(t)
-	tr := openIn(t, ns, Options{Disable: []string{HookSetState}})
+	tr := openIn(t, ns, Options{Disable: []string{HookSetState}, ConnectStacks: true})
 	if !tr.has(HookSetStateTP) {
 		t.Fatalf("fallback not attached: hooks %v", tr.Hooks())
 	}

@@ -130,7 +130,7 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 	if child != nil {
 		follow = append(follow, uint32(child.cmd.Process.Pid))
 	}
-	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie, FollowPIDs: follow}))
+	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie, FollowPIDs: follow, BirthStacks: true}))
 	if err != nil {
 		return fmt.Errorf("leaks: %w", err)
 	}

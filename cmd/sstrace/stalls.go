@@ -111,7 +111,7 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 		}
 		netnsCookie = c
 	}
-	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie}))
+	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie, ConnectStacks: true}))
 	if err != nil {
 		return fmt.Errorf("stalls: %w", err)
 	}
