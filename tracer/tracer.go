@@ -150,6 +150,16 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 		ringSize = DefaultRingSize
 	}
 	t.spec.Maps["events"].MaxEntries = uint32(ringSize)
+	// Maps a mode never writes are made as small as the kernel allows:
+	// both are preallocated (~17 MiB of stacks, ~20 MiB of owners).
+	if !opts.BirthStacks && !opts.ConnectStacks {
+		t.spec.Maps["stacks"].MaxEntries = 1
+	}
+	if len(opts.FollowPIDs) == 0 {
+		for _, m := range []string{"socks", "pids", "exe_base"} {
+			t.spec.Maps[m].MaxEntries = 1
+		}
+	}
 	// Wake the reader early when a quarter of the ring is pending, so a
 	// burst between two polls is not lost.
 	if err := t.spec.Variables["wakeup_bytes"].Set(uint64(ringSize / 4)); err != nil {
