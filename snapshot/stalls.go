@@ -43,7 +43,10 @@ import (
 //
 //   - a passive attempt is seen when a SYN-ACK is retransmitted (the
 //     request is stalling: keyed by its addresses until the child
-//     appears) or when the handshake completes;
+//     appears), when a sock_diag scan finds its request socket (Request:
+//     no event marks a SYN's arrival, so this is how one pending less
+//     than the first retransmission timeout, 1 s, is seen), or when the
+//     handshake completes;
 //   - its time pending runs from the first SYN-ACK (sent when the SYN
 //     arrived: the request's snt_synack, carried by every SYN-ACK
 //     retransmit event) to ESTABLISHED. Without a retransmit that time is
@@ -123,6 +126,7 @@ type Attempt struct {
 	synRecvAt   uint64 // passive: the child's LISTEN → SYN-RECV
 	firstSynAck uint64 // passive: the request's first SYN-ACK, 0 unknown
 	lastSynAck  uint64 // passive: the last SYN-ACK retransmit seen
+	scannedAt   uint64 // passive: last found by a sock_diag scan (Request)
 	rtxSeen     int
 	complete    bool // decided and nothing more is awaited
 }
@@ -555,6 +559,48 @@ func (t *StallTracker) synAck(ev *tracer.Event) {
 	a.retrans(int(ev.Retrans) + 1)
 }
 
+// Request tells of a request socket a sock_diag scan found at now (CLOCK_MONOTONIC
+// ns): a passive attempt still pending, perhaps not yet seen in any event.
+// firstSynAck is when its first SYN-ACK went out (see RequestStart);
+// retrans the SYN-ACKs retransmitted so far. While scans keep finding it,
+// the request is not taken for gone.
+func (t *StallTracker) Request(netns uint32, family uint16, local, peer netip.AddrPort, firstSynAck, now uint64, retrans int) {
+	k := keyOf(netns, local, peer)
+	a := t.requests[k]
+	if a == nil {
+		if t.full() {
+			return
+		}
+		t.seq++
+		a = &Attempt{Seq: t.seq, Passive: true, NetNS: netns, Family: family, Local: local, Peer: peer,
+			StackID: -1, Start: firstSynAck, firstSynAck: firstSynAck, lastSynAck: firstSynAck}
+		t.listenerOwner(a)
+		t.requests[k] = a
+	}
+	a.retrans(retrans)
+	a.scannedAt = max(a.scannedAt, now)
+}
+
+// RequestStart estimates when a request socket sent its first SYN-ACK, from
+// what sock_diag reports of it at now: its timer fires in expires, after
+// retrans retransmissions; the kernel arms it TCP_TIMEOUT_INIT << n (at
+// most TCP_RTO_MAX) after each SYN-ACK n.
+func RequestStart(now uint64, expires time.Duration, retrans int) uint64 {
+	elapsed := uint64(0)
+	for i := 0; i <= retrans && i < 64; i++ {
+		step := rtoMax
+		if i < 7 {
+			step = min(rtoInit<<i, rtoMax)
+		}
+		elapsed += step
+	}
+	end := now + uint64(max(expires, 0))
+	if elapsed > end {
+		return 0
+	}
+	return end - elapsed
+}
+
 // Poll reports, at now (CLOCK_MONOTONIC ns): the pending attempts that
 // have just passed threshold (each once; threshold <= 0 reports none),
 // and the attempts whose outcome is final, in the order they were
@@ -583,10 +629,10 @@ func (t *StallTracker) Poll(now uint64, threshold time.Duration) (stalled, finis
 		if a.Retransmits < 7 {
 			next = min(rtoInit<<a.Retransmits, rtoMax)
 		}
-		if now >= a.lastSynAck+2*next {
+		if now >= max(a.lastSynAck+2*next, a.scannedAt+next) {
 			delete(t.requests, k)
 			a.Inferred = true
-			t.decide(a, OutcomeTimedOut, a.lastSynAck+next, true)
+			t.decide(a, OutcomeTimedOut, max(a.lastSynAck+next, a.scannedAt), true)
 			continue
 		}
 		if threshold > 0 && !a.Stalled && a.Pending(now) >= threshold {

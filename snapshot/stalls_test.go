@@ -496,3 +496,45 @@ func TestStallStats(t *testing.T) {
 		t.Errorf("by process: %+v", procs)
 	}
 }
+
+// A request's first SYN-ACK, from its timer: after n retransmissions the
+// timer runs 1 s << n from the last one.
+func TestRequestStart(t *testing.T) {
+	s := uint64(time.Second)
+	for _, c := range []struct {
+		now     uint64
+		expires time.Duration
+		retrans int
+		want    uint64
+	}{
+		{100 * s, 700 * time.Millisecond, 0, 100*s + 700*uint64(time.Millisecond) - s}, // 300 ms old
+		{100 * s, 2 * time.Second, 2, 100*s + 2*s - 7*s},                              // 1+2+4 s of timers
+		{1 * s, 0, 3, 0},                                                               // older than the clock: unknown
+	} {
+		if got := RequestStart(c.now, c.expires, c.retrans); got != c.want {
+			t.Errorf("RequestStart(%d, %v, %d) = %d, want %d", c.now, c.expires, c.retrans, got, c.want)
+		}
+	}
+}
+
+// A request found by scans is pending, with the listener's owner; once the
+// scans stop finding it (and no child came) it is taken for timed out.
+func TestStallTrackerRequestScan(t *testing.T) {
+	tr := NewStallTracker()
+	s := uint64(time.Second)
+	local, peer := netip.MustParseAddrPort("127.0.0.1:80"), netip.MustParseAddrPort("127.0.0.2:5000")
+	tr.Listener(1, 9, 80, 42, "server")
+	tr.Request(9, 2, local, peer, 10*s, 10*s+300*uint64(time.Millisecond), 0)
+	stalled, _ := tr.Poll(10*s+300*uint64(time.Millisecond), 200*time.Millisecond)
+	if len(stalled) != 1 || !stalled[0].Passive || stalled[0].PID != 42 || stalled[0].Dst() != local {
+		t.Fatalf("stalled %+v", stalled)
+	}
+	tr.Request(9, 2, local, peer, 10*s, 12*s, 1)
+	if _, fin := tr.Poll(12*s+500*uint64(time.Millisecond), 0); len(fin) != 0 {
+		t.Fatalf("a request the last scan found is over: %+v", fin[0])
+	}
+	_, fin := tr.Poll(16*s, 0)
+	if len(fin) != 1 || fin[0].Outcome != OutcomeTimedOut || !fin[0].Inferred || fin[0].Retransmits != 1 {
+		t.Fatalf("finished %+v", fin)
+	}
+}

@@ -55,12 +55,17 @@ then again with its outcome. Every attempt's outcome is printed (with
 --duration comes a summary: the latency of established attempts (p50, p90,
 p99, max) and the outcomes, overall, per destination and per process.
 
-A passive attempt is seen when its handshake completes or a SYN-ACK has to be
-retransmitted (the kernel keeps it as a request socket until then). Its time
-pending runs from the first SYN-ACK; without a retransmit, from the handshake's
-round trip (the child's smoothed RTT, as tcp_info reports it). A request that
-goes silent after its SYN-ACK retransmits is reported timed-out, inferred.
-Its process is the listener's owner, or the one that accepted it.
+A passive attempt is kept by the kernel as a request socket until the final
+ACK comes, and no hook marks a SYN's arrival: it is seen when a SYN-ACK is
+retransmitted, when its handshake completes, or when a scan of the traced
+namespace's request sockets (sock_diag, every 250 ms) finds it, which is how
+one stalls past --threshold before its first retransmit (1 s). Its time
+pending runs from the first SYN-ACK (estimated from the request's timer when
+a scan found it); otherwise from the handshake's round trip (the child's
+smoothed RTT, as tcp_info reports it). A request that goes silent (no SYN-ACK
+retransmit, no longer found) is reported timed-out, inferred: a client's
+reset of a pending request looks the same. Its process is the listener's
+owner, or the one that accepted it.
 
 FILTER is ss's filter expression (src, dst, sport, dport, ...), applied to
 each attempt as ss would apply it to the attempt's socket: dst is the peer
@@ -149,7 +154,7 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 		deadline = t.C
 	}
 	var ev tracer.Event
-	lastPoll := time.Now()
+	lastPoll, lastScan := time.Now(), time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -164,6 +169,12 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 		}
 		if err == nil {
 			s.apply(&ev)
+		}
+		if time.Since(lastScan) >= requestScanEvery {
+			lastScan = time.Now()
+			if err := s.scanRequests(); err != nil {
+				return err
+			}
 		}
 		if err != nil || time.Since(lastPoll) >= stallsPoll {
 			lastPoll = time.Now()
@@ -296,6 +307,7 @@ type stallSession struct {
 	// outcome is printed and counted whatever the filter says by then.
 	shown  map[uint64]bool
 	frames *stackCache
+	reqBuf []snapshot.Socket // scanRequests' dump, reused
 }
 
 func (s *stallSession) apply(ev *tracer.Event) {
@@ -312,6 +324,50 @@ func (s *stallSession) apply(ev *tracer.Event) {
 		}
 	}
 	s.tracker.Apply(ev)
+}
+
+// requestScanEvery is how often the traced namespace's request sockets are
+// dumped. No hook marks a SYN's arrival (the first event of a passive
+// attempt is its first SYN-ACK retransmit, 1 s later, or its child), so a
+// scan is what shows a passive attempt stalling for less than that. The
+// kernel walks its established hash for them and returns only requests:
+// a few ms at 100k sockets.
+const requestScanEvery = 250 * time.Millisecond
+
+// scanRequests hands the tracker every request socket (a passive attempt
+// awaiting its final ACK) of the traced namespace: sstrace's own without
+// --netns.
+func (s *stallSession) scanRequests() error {
+	dump := func() (err error) {
+		s.reqBuf = s.reqBuf[:0]
+		for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			s.reqBuf, err = snapshot.DumpAppend(s.reqBuf, snapshot.DumpRequest{
+				Family: fam, Protocol: unix.IPPROTO_TCP, States: 1 << snapshot.StateSynRecv})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if s.o.netns != "" {
+		err = tracer.InNetNS(s.o.netns, dump)
+	} else {
+		err = dump()
+	}
+	if err != nil {
+		return fmt.Errorf("stalls: scanning request sockets: %w", err)
+	}
+	now := monoNow()
+	for i := range s.reqBuf {
+		r := &s.reqBuf[i]
+		if r.State != snapshot.StateSynRecv {
+			continue
+		}
+		start := snapshot.RequestStart(now, time.Duration(r.Expires)*time.Millisecond, int(r.Retrans))
+		s.tracker.Request(uint32(r.NetNS), uint16(r.Family), r.Local, r.Peer, start, now, int(r.Retrans))
+	}
+	return nil
 }
 
 func (s *stallSession) poll() error {
