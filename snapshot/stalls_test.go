@@ -508,8 +508,8 @@ func TestRequestStart(t *testing.T) {
 		want    uint64
 	}{
 		{100 * s, 700 * time.Millisecond, 0, 100*s + 700*uint64(time.Millisecond) - s}, // 300 ms old
-		{100 * s, 2 * time.Second, 2, 100*s + 2*s - 7*s},                              // 1+2+4 s of timers
-		{1 * s, 0, 3, 0},                                                               // older than the clock: unknown
+		{100 * s, 2 * time.Second, 2, 100*s + 2*s - 7*s},                               // 1+2+4 s of timers
+		{1 * s, 0, 3, 0}, // older than the clock: unknown
 	} {
 		if got := RequestStart(c.now, c.expires, c.retrans); got != c.want {
 			t.Errorf("RequestStart(%d, %v, %d) = %d, want %d", c.now, c.expires, c.retrans, got, c.want)
