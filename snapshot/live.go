@@ -23,8 +23,11 @@ type Live struct {
 	// the overlay stale, and it is rebuilt from a fresh dump.
 	lost      uint64
 	lastCheck time.Time
-	// Resyncs counts rebuilds after lost events; ResyncErr is the last
-	// failed one's error.
+	// Stale is set once events are known lost, until a rebuild succeeds:
+	// the overlay then misses changes no one can name. Resyncs counts
+	// rebuilds after lost events; ResyncErr is the error of the last
+	// failed one (nil once one succeeds).
+	Stale     bool
 	Resyncs   int
 	ResyncErr error
 	// onEvent, if set, is called (with the lock held) after each event is
@@ -96,14 +99,17 @@ const lossCheckEvery = 100 * time.Millisecond
 
 // checkLoss rebuilds the overlay from a fresh dump when events were lost
 // since the last check: an overlay that missed an event is stale, and
-// nothing but the kernel's own table can say how. Called with l.mu held.
+// nothing but the kernel's own table can say how. A failed rebuild leaves
+// it stale and is retried at the next check. Called with l.mu held.
 func (l *Live) checkLoss() {
 	l.lastCheck = time.Now()
-	n, err := l.tr.Drops()
-	if err != nil || n <= l.lost {
+	if n, err := l.tr.Drops(); err == nil && n > l.lost {
+		l.lost = n
+		l.Stale = true
+	}
+	if !l.Stale {
 		return
 	}
-	l.lost = n
 	since := monotonicNow()
 	socks, err := l.dump()
 	if err != nil {
@@ -123,6 +129,7 @@ func (l *Live) checkLoss() {
 	}
 	fresh.Applied, fresh.Unknown = l.ov.Applied, l.ov.Unknown
 	l.ov = fresh
+	l.Stale, l.ResyncErr = false, nil
 	l.Resyncs++
 }
 

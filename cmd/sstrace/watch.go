@@ -3,12 +3,16 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,10 +27,11 @@ import (
 )
 
 type watchOptions struct {
-	tcp, all, listening, numeric, ipv4, ipv6, noHeader bool
-	interval, resync                                   time.Duration
-	netns                                              string
-	tf                                                 tracerFlags
+	tcp, udp, raw, unixSock                       bool
+	all, listening, numeric, ipv4, ipv6, noHeader bool
+	interval, resync                              time.Duration
+	netns                                         string
+	tf                                            tracerFlags
 }
 
 func newWatchCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -34,87 +39,123 @@ func newWatchCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch [OPTIONS] [FILTER]",
 		Short: "the ss table kept live by socket events instead of re-dumping",
-		Long: `watch shows ss's TCP table, loaded once from sock_diag and then kept current by
-applying the tracer's socket events to it (it is re-dumped only after lost
-events, or with --resync to check it).
+		Long: `watch shows ss's table, loaded once from sock_diag and then kept current. TCP
+sockets are kept by applying the tracer's socket events to the dump (it is
+re-dumped only after lost events, or with --resync to check it); the other
+tables are re-dumped every --interval (see Limits).
 
 On a terminal the table is redrawn in place: new rows are marked +, changed
 rows ~, closed rows - (shown once), under a status line (events/s, lost
-events, age of the last dump). Otherwise one block is printed per --interval:
-a line "--- HH:MM:SS.mmm  N sockets  events E  lost L  resyncs R ---", then the
-table as ss prints it.
+events, resyncs, age of the TCP table's last dump). Otherwise one block is
+printed per --interval: a line "--- HH:MM:SS.mmm  N sockets  events E  lost
+L  resyncs R ---", then the table as ss prints it. Lost events make the TCP
+table stale: it is rebuilt from a fresh dump (a resync) before it is shown
+again; while a rebuild fails, "stale: ERROR" is on the status line (a line
+of its own before the block when not on a terminal).
 
-Options: ss's -t -a -l -n -4 -6 -H and a FILTER as in the listing (TCP only).
+Options: ss's -t -u -w -x -a -l -n -4 -6 -H and a FILTER as in the listing.
+The tables shown are ss's for the same options: with no -t -u -w -x, every
+table ss shows with none (tcp, udp, raw, unix and mptcp, and with -a or -l
+netlink and packet too; -4 or -6 alone: every inet table).
 
-Limits: rows are sorted by (family, local, peer), not in the kernel's hash
-order. Events carry no queue sizes: Recv-Q/Send-Q are what the last dump said
-(0 for sockets first seen through events; a listener's Send-Q is its
-backlog as dumped, 0 for one born after). Request sockets (SYN-RECV before
-the handshake completes) are not shown. With --netns, the dumps run inside
-that namespace (entered on a locked OS thread); without it the namespace is
-sstrace's own, and events are limited to it too.`,
+Limits: the tracer has no event that tells a UDP socket's bind or connect
+(nor a raw socket's), or any change of a unix socket. So UDP, raw and unix
+tables (and netlink, packet and MPTCP) are re-dumped through sock_diag every
+--interval, which is cheap; only TCP is event-fed, and --resync checks only
+TCP. With no TCP table (-u, -w, -x alone) no BPF is loaded, and the status
+counts no events. Rows are sorted by table in ss's order (netlink, packet,
+unix, raw, udp, tcp, mptcp), then by (family, local, peer), not in the
+kernel's hash order. Events carry no queue sizes: TCP Recv-Q/Send-Q are what
+the last dump said (0 for sockets first seen through events; a listener's
+Send-Q is its backlog as dumped, 0 for one born after). Request sockets
+(SYN-RECV before the handshake completes) are not shown. With --netns, the
+dumps run inside that namespace (entered on a locked OS thread); without it
+the namespace is sstrace's own, and events are limited to it too.`,
 		Example: `  sstrace watch -tan
   sstrace watch -tn --interval 500ms dport = :443
-  sstrace watch -tan --netns /run/netns/blue --resync 10s`,
+  sstrace watch -tuan --netns /run/netns/blue --resync 10s
+  sstrace watch -x`,
 		Args:          cobra.ArbitraryArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runWatch(cmd.Context(), stdout, stderr, &o, watchOrder(cmd.Flags()), args)
+			return runWatch(cmd.Context(), stdout, stderr, &o, watchOrder(cmd.Flags(), os.Args[1:]), args)
 		},
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return fmt.Errorf("watch: %v (watch takes only -t -a -l -n -4 -6 -H, --interval, --resync, --netns and a FILTER)", err)
+		return fmt.Errorf("watch: %v (watch takes only -t -u -w -x -a -l -n -4 -6 -H, --interval, --resync, --netns and a FILTER)", err)
 	})
 	fl := cmd.Flags()
 	fl.SortFlags = false
-	fl.BoolVarP(&o.tcp, "tcp", "t", false, "TCP sockets (the only table watch shows)")
+	fl.BoolVarP(&o.tcp, "tcp", "t", false, "TCP sockets (kept by events)")
+	fl.BoolVarP(&o.udp, "udp", "u", false, "UDP sockets (re-dumped every --interval)")
+	fl.BoolVarP(&o.raw, "raw", "w", false, "RAW sockets (re-dumped every --interval)")
+	fl.BoolVarP(&o.unixSock, "unix", "x", false, "Unix domain sockets (re-dumped every --interval)")
 	fl.BoolVarP(&o.all, "all", "a", false, "display all sockets (listening and not)")
 	fl.BoolVarP(&o.listening, "listening", "l", false, "display listening sockets")
 	fl.BoolVarP(&o.numeric, "numeric", "n", false, "don't resolve service names")
 	fl.BoolVarP(&o.ipv4, "ipv4", "4", false, "display only IP version 4 sockets")
 	fl.BoolVarP(&o.ipv6, "ipv6", "6", false, "display only IP version 6 sockets")
 	fl.BoolVarP(&o.noHeader, "no-header", "H", false, "suppress the header line")
-	fl.DurationVar(&o.interval, "interval", time.Second, "how often to print (or redraw) the table")
-	fl.DurationVar(&o.resync, "resync", 0, "re-dump this often and report differences from the event-fed table (0: never)")
+	fl.DurationVar(&o.interval, "interval", time.Second, "how often to print (or redraw) the table, and to re-dump the tables no event keeps")
+	fl.DurationVar(&o.resync, "resync", 0, "re-dump TCP this often and report differences from the event-fed table (0: never)")
 	fl.StringVar(&o.netns, "netns", "", "watch this network namespace (a path like /run/netns/NAME or /proc/PID/ns/net)")
 	o.tf.add(fl)
 	return cmd
 }
 
+// watchSelection are watch's selection flags: long name, ss's letter.
+var watchSelection = []struct{ long, short string }{
+	{"tcp", "t"}, {"udp", "u"}, {"raw", "w"}, {"unix", "x"},
+	{"ipv4", "4"}, {"ipv6", "6"}, {"all", "a"}, {"listening", "l"},
+}
+
 // watchOrder is ss's selection for watch's options, in command-line order
-// where it matters (-a/-l, -4/-6): taken from the process's arguments,
-// with TCP always selected.
-func watchOrder(fl *pflag.FlagSet) []filter.Opt {
-	order := []filter.Opt{{Name: "t"}}
-	for _, op := range selectionOrder(os.Args[1:]) {
-		switch op.Name {
-		case "a", "l", "4", "6":
-			order = append(order, op)
+// where it matters (-a/-l, -4/-6/-x): taken from the process's arguments
+// when they are this command line's, else (in-process callers) from the
+// flags set, whose order is lost.
+func watchOrder(fl *pflag.FlagSet, args []string) []filter.Opt {
+	set := map[string]bool{}
+	for _, f := range watchSelection {
+		if fl.Changed(f.long) {
+			set[f.short] = true
 		}
 	}
-	// Arguments not from os.Args (in-process callers): flag order is lost.
-	if len(order) == 1 {
-		for _, n := range []string{"ipv4", "ipv6", "all", "listening"} {
-			if f := fl.Lookup(n); f != nil && f.Changed {
-				order = append(order, filter.Opt{Name: f.Shorthand})
-			}
+	var order []filter.Opt
+	seen := map[string]bool{}
+	for _, op := range selectionOrder(args) {
+		if set[op.Name] {
+			order = append(order, op)
+			seen[op.Name] = true
+		}
+	}
+	if len(seen) == len(set) {
+		return order
+	}
+	order = order[:0]
+	for _, f := range watchSelection {
+		if set[f.short] {
+			order = append(order, filter.Opt{Name: f.short})
 		}
 	}
 	return order
 }
 
 type watchSession struct {
-	o     *watchOptions
-	sel   filter.Selection
-	cond  filter.Expr
-	req   snapshot.ListRequest
-	ropt  render.Options
-	out   io.Writer
-	tty   bool
-	width int
-	clk   traceClock
+	o    *watchOptions
+	sel  filter.Selection
+	cond filter.Expr
+	// tcp is the event-fed table's dump (no Inet: TCP is not shown), rest
+	// every other table, re-dumped for each frame as the listing dumps.
+	tcp, rest snapshot.ListRequest
+	// dccp: DCCP is selected and the kernel has not refused its dump.
+	dccp        bool
+	ropt        render.Options
+	out, stderr io.Writer
+	tty         bool
+	width       int
 
+	// tr and live are nil when no TCP table is shown.
 	tr   *tracer.Tracer
 	live *snapshot.Live
 
@@ -141,58 +182,85 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	if sel.States == 0 || sel.Families == 0 {
+	// ss's answers when nothing can match (printed to stderr, exit 0).
+	switch {
+	case sel.DBs == 0:
+		fmt.Fprintln(stderr, "sstrace: no socket tables to show with such filter.")
+		return nil
+	case sel.Families == 0:
+		fmt.Fprintln(stderr, "sstrace: no families to show with such filter.")
+		return nil
+	case sel.States == 0:
 		fmt.Fprintln(stderr, "sstrace: no socket states to show with such filter.")
 		return nil
 	}
-	cond, err := sel.ParseFilter(expr, nil, filter.System)
+	s := &watchSession{o: o, sel: sel, out: stdout, stderr: stderr, dccp: sel.Has(filter.DCCP)}
+	// Devices and the ephemeral port range a filter names are the watched
+	// namespace's.
+	err = s.inNS(func() (err error) {
+		s.cond, err = sel.ParseFilter(expr, nil, filter.System)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	full := sel.ListRequest()
-	req := snapshot.ListRequest{States: full.States}
-	for _, d := range full.Inet {
-		if d.Protocol == unix.IPPROTO_TCP {
-			req.Inet = append(req.Inet, d)
-		}
-	}
-	s := &watchSession{o: o, sel: sel, cond: cond, req: req, out: stdout, clk: newTraceClock()}
+	s.tcp, s.rest = splitTCP(sel.ListRequest())
 	s.width = screenWidth(stdout)
 	s.tty = s.width > 0
 	s.ropt = render.Options{
-		ShowNetid: sel.ShowNetid(),
-		ShowState: sel.ShowState(),
-		Header:    !o.noHeader,
-		Numeric:   o.numeric,
+		ShowNetid:     sel.ShowNetid(),
+		ShowState:     sel.ShowState(),
+		Header:        !o.noHeader,
+		Numeric:       o.numeric,
+		MPTCPServices: mptcpServices(sel),
 	}
 	if !o.numeric {
 		if svc, err := render.LoadServices("/etc/services"); err == nil {
 			s.ropt.Services = svc
 		}
+		if p, err := render.LoadProtocols("/etc/protocols"); err == nil {
+			s.ropt.Protocols = p
+		}
 	}
-
-	cookie, err := tracer.NetNSCookie(o.netns)
-	if err != nil {
-		return fmt.Errorf("watch: --netns: %w", err)
+	if o.netns != "" {
+		s.ropt.IfName = s.ifName
 	}
-	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: cookie}))
-	if err != nil {
-		return fmt.Errorf("watch: %w", err)
+	hasTCP := len(s.tcp.Inet) > 0
+	if !hasTCP && o.resync > 0 {
+		return errors.New("watch: --resync checks the event-fed TCP table, and no TCP table is shown (the others are re-dumped every --interval)")
 	}
-	defer tr.Close()
-	s.tr = tr
-	if m := tr.MissingSummary(); m != "" {
-		fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", m)
+	if hasTCP {
+		cookie, err := tracer.NetNSCookie(o.netns)
+		if err != nil {
+			return fmt.Errorf("watch: --netns: %w", err)
+		}
+		tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: cookie}))
+		if err != nil {
+			return fmt.Errorf("watch: %w", err)
+		}
+		defer tr.Close()
+		s.tr = tr
+		if m := tr.MissingSummary(); m != "" {
+			fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", m)
+		}
+		s.live, err = snapshot.StartLive(tr, s.dumpTCP, nil)
+		if err != nil {
+			return fmt.Errorf("watch: %w", err)
+		}
 	}
-	s.live, err = snapshot.StartLive(tr, s.dump, nil)
-	if err != nil {
-		return fmt.Errorf("watch: %w", err)
+	// A first re-dump fails early (on a --netns that cannot be entered,
+	// say), and learns whether the kernel still has DCCP.
+	if _, err := s.redump(); err != nil {
+		return err
 	}
 	s.dumpedAt, s.lastTime = time.Now(), time.Now()
-	fmt.Fprintf(stderr, "sstrace: watching TCP sockets every %s; Ctrl-C to stop\n", o.interval)
+	fmt.Fprintf(stderr, "sstrace: watching %s every %s; Ctrl-C to stop\n", s.describe(), o.interval)
 
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- s.live.Wait() }()
+	var waitErr chan error
+	if s.live != nil {
+		waitErr = make(chan error, 1)
+		go func() { waitErr <- s.live.Wait() }()
+	}
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
 	var resync <-chan time.Time
@@ -225,20 +293,134 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 	}
 }
 
-// dump takes the TCP sock_diag dump of the watched namespace.
-func (s *watchSession) dump() ([]snapshot.Socket, error) {
-	if s.o.netns == "" {
-		return snapshot.List(s.req)
+// splitTCP splits a listing's request into the TCP dump that events keep
+// and the rest, re-dumped for every frame.
+func splitTCP(full snapshot.ListRequest) (tcp, rest snapshot.ListRequest) {
+	tcp = snapshot.ListRequest{States: full.States}
+	rest = full
+	rest.Inet = nil
+	for _, d := range full.Inet {
+		if d.Protocol == unix.IPPROTO_TCP {
+			tcp.Inet = append(tcp.Inet, d)
+		} else {
+			rest.Inet = append(rest.Inet, d)
+		}
 	}
+	return tcp, rest
+}
+
+// hasRest says whether any table is re-dumped.
+func (s *watchSession) hasRest() bool {
+	r := &s.rest
+	return r.Netlink || r.Packet || r.Unix || r.RawInet || len(r.Inet) > 0 || s.dccp
+}
+
+// describe names the tables watched and how each is kept.
+func (s *watchSession) describe() string {
+	var parts, redumped []string
+	if len(s.tcp.Inet) > 0 {
+		parts = append(parts, "TCP sockets by events")
+	}
+	r := &s.rest
+	for _, t := range []struct {
+		on   bool
+		name string
+	}{{r.Netlink, "netlink"}, {r.Packet, "packet"}, {r.Unix, "unix"}, {r.RawInet, "raw"}} {
+		if t.on {
+			redumped = append(redumped, t.name)
+		}
+	}
+	for _, d := range r.Inet {
+		name := "udp"
+		if d.Protocol == unix.IPPROTO_MPTCP {
+			name = "mptcp"
+		}
+		if !slices.Contains(redumped, name) {
+			redumped = append(redumped, name)
+		}
+	}
+	if s.dccp {
+		redumped = append(redumped, "dccp")
+	}
+	if len(redumped) > 0 {
+		parts = append(parts, strings.Join(redumped, ", ")+" sockets by re-dumps")
+	}
+	if len(parts) == 0 {
+		return "no socket table"
+	}
+	return strings.Join(parts, " and ")
+}
+
+// inNS runs fn in the watched namespace.
+func (s *watchSession) inNS(fn func() error) error {
+	if s.o.netns == "" {
+		return fn()
+	}
+	return tracer.InNetNS(s.o.netns, fn)
+}
+
+// dumpTCP takes the TCP sock_diag dump of the watched namespace.
+func (s *watchSession) dumpTCP() ([]snapshot.Socket, error) {
 	var socks []snapshot.Socket
-	err := tracer.InNetNS(s.o.netns, func() (err error) {
-		socks, err = snapshot.List(s.req)
+	err := s.inNS(func() (err error) {
+		socks, err = snapshot.List(s.tcp)
 		return err
 	})
 	return socks, err
 }
 
-// shows says whether ss would list the socket with watch's selection.
+// redump lists the tables no event keeps, as the listing does (sock_diag,
+// DCCP where the kernel still has it, then the filter).
+func (s *watchSession) redump() ([]snapshot.Socket, error) {
+	if !s.hasRest() {
+		return nil, nil
+	}
+	var socks []snapshot.Socket
+	err := s.inNS(func() (err error) {
+		if socks, err = snapshot.List(s.rest); err != nil {
+			return err
+		}
+		if s.dccp {
+			// A kernel without DCCP is said once, then no longer asked.
+			var refused bytes.Buffer
+			socks = appendDCCP(&refused, socks, s.sel)
+			if refused.Len() > 0 {
+				s.dccp = false
+				s.stderr.Write(refused.Bytes())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch: re-dumping: %w", err)
+	}
+	if s.cond != nil {
+		kept := socks[:0]
+		for i := range socks {
+			if filter.Eval(s.cond, &socks[i]) {
+				kept = append(kept, socks[i])
+			}
+		}
+		socks = kept
+	}
+	return socks, nil
+}
+
+// ifName names a device of the watched namespace (render's default looks
+// in sstrace's own).
+func (s *watchSession) ifName(index uint32) string {
+	name := "if" + strconv.FormatUint(uint64(index), 10)
+	s.inNS(func() error {
+		if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
+			name = ifi.Name
+		}
+		return nil
+	})
+	return name
+}
+
+// shows says whether ss would list the overlay's socket with watch's
+// selection.
 func (s *watchSession) shows(so *snapshot.Socket) bool {
 	if so.Protocol != unix.IPPROTO_TCP || so.Type == unix.SOCK_RAW {
 		return false
@@ -248,7 +430,8 @@ func (s *watchSession) shows(so *snapshot.Socket) bool {
 	if so.State == snapshot.StateClose || so.State == snapshot.StateBoundInactive || !s.sel.HasState(so.State) {
 		return false
 	}
-	if !s.sel.HasFamily(int(so.Family)) {
+	// The families ss dumps (-6 after -4 dumps only IPv6, say).
+	if !slices.ContainsFunc(s.tcp.Inet, func(d snapshot.InetDump) bool { return d.Family == so.Family }) {
 		return false
 	}
 	return s.cond == nil || filter.Eval(s.cond, so)
@@ -261,69 +444,149 @@ type watchRows struct {
 }
 
 // watchKey identifies a row across frames: the cookie of a full socket,
-// the 4-tuple of a minisocket (which has no cookie until dumped).
+// the 4-tuple of a minisocket (which has no cookie until dumped), the
+// whole row's identity for a raw socket read from /proc (no cookie).
 type watchKey struct {
-	cookie       uint64
-	local, peer  string
-	minisock     bool
-	family, prot uint16
+	cookie      uint64
+	local, peer string
+	minisock    bool
+	family, typ uint8
+	prot        uint16
+	inode       uint32
+	path        string
 }
 
 func entryKey(e *snapshot.Entry) watchKey {
 	if e.Minisock || e.Cookie == 0 {
-		return watchKey{local: e.Local.String(), peer: e.Peer.String(), minisock: true, family: uint16(e.Family), prot: e.Protocol}
+		return watchKey{local: e.Local.String(), peer: e.Peer.String(), minisock: true, family: e.Family, prot: e.Protocol}
 	}
 	return watchKey{cookie: e.Cookie}
 }
 
-// rows takes the overlay's shown sockets, sorted by (family, local, peer):
-// the kernel's dump order (hash buckets) cannot be reproduced from events.
-func (s *watchSession) rows(ov *snapshot.Overlay) watchRows {
+func socketKey(so *snapshot.Socket) watchKey {
+	if so.Cookie != 0 {
+		return watchKey{cookie: so.Cookie}
+	}
+	return watchKey{local: so.Local.String(), peer: so.Peer.String(), family: so.Family, typ: so.Type, prot: so.Protocol, inode: so.Inode, path: so.Path}
+}
+
+// watchRow is one socket of a frame and its key.
+type watchRow struct {
+	so  snapshot.Socket
+	key watchKey
+}
+
+// tcpRows takes the overlay's shown sockets.
+func (s *watchSession) tcpRows(ov *snapshot.Overlay) []watchRow {
 	ov.Expire(monoNow())
-	var r watchRows
-	type kv struct {
-		s snapshot.Socket
-		k watchKey
-	}
-	var all []kv
+	var rows []watchRow
 	for _, e := range ov.Entries() {
-		if !s.shows(&e.Socket) {
-			continue
+		if s.shows(&e.Socket) {
+			rows = append(rows, watchRow{e.Socket, entryKey(e)})
 		}
-		all = append(all, kv{e.Socket, entryKey(e)})
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		a, b := &all[i].s, &all[j].s
-		if a.Family != b.Family {
-			return a.Family < b.Family
-		}
-		if c := a.Local.Compare(b.Local); c != 0 {
-			return c < 0
-		}
-		return a.Peer.Compare(b.Peer) < 0
-	})
-	for _, x := range all {
-		r.socks = append(r.socks, x.s)
-		r.keys = append(r.keys, x.k)
+	return rows
+}
+
+// tableRank is a row's table in the order ss lists them (netlink, packet,
+// unix, raw, udp, tcp, dccp, mptcp).
+func tableRank(so *snapshot.Socket) int {
+	switch {
+	case so.Family == filter.AFNetlink:
+		return 0
+	case so.Family == filter.AFPacket:
+		return 1
+	case so.Family == filter.AFUnix:
+		return 2
+	case so.Type == unix.SOCK_RAW:
+		return 3
+	case so.Protocol == unix.IPPROTO_UDP:
+		return 4
+	case so.Protocol == unix.IPPROTO_TCP:
+		return 5
+	case so.Protocol == unix.IPPROTO_DCCP:
+		return 6
+	}
+	return 7
+}
+
+// compareRows is watch's row order: by table, then (family, local, peer),
+// and for sockets with no address (unix, netlink, packet) by path and
+// inode; the cookie last keeps the order stable. The kernel's dump order
+// (hash buckets) cannot be reproduced from events.
+func compareRows(a, b *snapshot.Socket) int {
+	if c := cmp.Compare(tableRank(a), tableRank(b)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Type, b.Type); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Family, b.Family); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Protocol, b.Protocol); c != 0 {
+		return c
+	}
+	if c := a.Local.Compare(b.Local); c != 0 {
+		return c
+	}
+	if c := a.Peer.Compare(b.Peer); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Path, b.Path); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Inode, b.Inode); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Cookie, b.Cookie)
+}
+
+// sortRows orders a frame's rows (see compareRows).
+func sortRows(rows []watchRow) watchRows {
+	slices.SortStableFunc(rows, func(a, b watchRow) int { return compareRows(&a.so, &b.so) })
+	r := watchRows{socks: make([]snapshot.Socket, len(rows)), keys: make([]watchKey, len(rows))}
+	for i := range rows {
+		r.socks[i], r.keys[i] = rows[i].so, rows[i].key
 	}
 	return r
 }
 
 // frame prints one block (or redraws the terminal).
 func (s *watchSession) frame() error {
-	var r watchRows
-	var applied uint64
-	var resyncs int
-	s.live.View(func(ov *snapshot.Overlay) {
-		r = s.rows(ov)
-		applied = ov.Applied
-		resyncs = s.live.Resyncs
-	})
-	now := time.Now()
-	if resyncs != s.lastResyncs {
+	rest, err := s.redump()
+	if err != nil {
+		return err
+	}
+	var (
+		rows          []watchRow
+		applied, lost uint64
+		resyncs       int
+		stale         error
+		now           time.Time
+	)
+	if s.live != nil {
+		s.live.View(func(ov *snapshot.Overlay) {
+			rows = s.tcpRows(ov)
+			applied = ov.Applied
+			resyncs = s.live.Resyncs
+			if s.live.Stale {
+				stale = s.live.ResyncErr
+				if stale == nil {
+					stale = errors.New("events lost, not resynchronized yet")
+				}
+			}
+		})
+		lost, _ = s.tr.Drops()
+	}
+	for i := range rest {
+		rows = append(rows, watchRow{rest[i], socketKey(&rest[i])})
+	}
+	r := sortRows(rows)
+	now = time.Now()
+	if s.live == nil || resyncs != s.lastResyncs {
 		s.lastResyncs, s.dumpedAt = resyncs, now
 	}
-	lost, _ := s.tr.Drops()
 	opt := s.ropt
 	if s.tty {
 		opt.ScreenWidth = s.width - 2
@@ -334,6 +597,9 @@ func (s *watchSession) frame() error {
 	}
 	w := bufio.NewWriterSize(s.out, 64<<10)
 	if !s.tty {
+		if stale != nil {
+			fmt.Fprintf(w, "stale: %v\n", stale)
+		}
 		fmt.Fprintf(w, "--- %s  %d sockets  events %d  lost %d  resyncs %d ---\n",
 			now.Format("15:04:05.000"), len(r.socks), applied, lost, resyncs)
 		w.Write(tb.Bytes())
@@ -343,8 +609,11 @@ func (s *watchSession) frame() error {
 			rate = float64(applied-s.lastApplied) / d
 		}
 		fmt.Fprint(w, "\x1b[H\x1b[2J")
-		fmt.Fprintf(w, "%s  %d sockets  %.0f events/s  drops %d  resyncs %d  age %s",
+		fmt.Fprintf(w, "%s  %d sockets  %.0f events/s  lost %d  resyncs %d  age %s",
 			now.Format("15:04:05"), len(r.socks), rate, lost, resyncs, now.Sub(s.dumpedAt).Truncate(time.Second))
+		if stale != nil {
+			fmt.Fprintf(w, "  stale: %v", stale)
+		}
 		if s.resyncMsg != "" {
 			fmt.Fprintf(w, "  %s", s.resyncMsg)
 		}
@@ -368,9 +637,10 @@ func (s *watchSession) frame() error {
 // markRows prefixes each row of a rendered table (one line per socket, in
 // keys' order, after the header when there is one) with a mark against the
 // previous frame: "+" new, "~" changed, " " unchanged, and appends the
-// previous frame's rows that are gone, marked "-". It returns the lines and
-// the rows to compare the next frame with. prev nil (the first frame)
-// marks nothing.
+// previous frame's rows that are gone, marked "-". Rows compare by their
+// fields, not their padding: on a terminal the columns widen and narrow
+// with what they hold. It returns the lines and the rows to compare the
+// next frame with. prev nil (the first frame) marks nothing.
 func markRows(table string, header bool, keys []watchKey, prev map[watchKey]string) ([]string, map[watchKey]string) {
 	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
 	if table == "" {
@@ -389,7 +659,7 @@ func markRows(table string, header bool, keys []watchKey, prev map[watchKey]stri
 			if prev != nil {
 				if old, ok := prev[keys[i]]; !ok {
 					mark = "+"
-				} else if old != l {
+				} else if !slices.Equal(strings.Fields(old), strings.Fields(l)) {
 					mark = "~"
 				}
 			}
@@ -411,7 +681,7 @@ const diagTimerTimeWait = 3
 
 // check re-dumps and compares the kernel's full sockets with the overlay's.
 func (s *watchSession) check() error {
-	socks, err := s.dump()
+	socks, err := s.dumpTCP()
 	if err != nil {
 		return fmt.Errorf("watch: --resync: %w", err)
 	}
