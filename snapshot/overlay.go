@@ -104,6 +104,16 @@ func NewOverlay(dump []Socket) *Overlay {
 			o.byInode[s.Inode] = s.Cookie
 		}
 	}
+	// A child the dump caught in its listener's accept queue: no fd yet
+	// (inode 0) and not an orphan (those are past ESTABLISHED/CLOSE-WAIT).
+	// The dumped Recv-Q counts it; its accept (or death) takes it off.
+	for _, e := range o.socks {
+		if e.Inode == 0 && !e.Minisock && (e.State == StateEstablished || e.State == StateCloseWait) {
+			if l := o.listenerOf(e.Local, e.NetNS); l != nil {
+				e.inAcceptQueue = true
+			}
+		}
+	}
 	return o
 }
 
@@ -311,6 +321,13 @@ func (o *Overlay) Expire(now uint64) {
 }
 
 func (o *Overlay) remove(k uint64, e *Entry) {
+	if e.inAcceptQueue {
+		// Reset or aborted before accept(): the kernel took it off its
+		// listener's queue.
+		if l := o.listenerOf(e.Local, e.NetNS); l != nil && l.RecvQ > 0 {
+			l.RecvQ--
+		}
+	}
 	delete(o.socks, k)
 	if c, ok := o.byInode[e.Inode]; ok && c == k {
 		delete(o.byInode, e.Inode)

@@ -168,3 +168,30 @@ func TestOverlayListenerQueues(t *testing.T) {
 		t.Errorf("accept queue %d after one accept, want 1", l.RecvQ)
 	}
 }
+
+// Children the dump caught in an accept queue (no fd: inode 0) leave the
+// queue when accepted, or when destroyed unaccepted; an orphan on the same
+// port (past CLOSE-WAIT) was never queued.
+func TestOverlayDumpedAcceptQueue(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	o := NewOverlay([]Socket{
+		{Family: 2, Protocol: protoTCP, State: StateListen, Local: ap("0.0.0.0:80"), Peer: ap("0.0.0.0:0"), Cookie: 1, Inode: 10, RecvQ: 2, SendQ: 128},
+		{Family: 2, Protocol: protoTCP, State: StateEstablished, Local: ap("127.0.0.1:80"), Peer: ap("127.0.0.1:5000"), Cookie: 2},
+		{Family: 2, Protocol: protoTCP, State: StateCloseWait, Local: ap("127.0.0.1:80"), Peer: ap("127.0.0.1:5001"), Cookie: 3},
+		{Family: 2, Protocol: protoTCP, State: StateFinWait1, Local: ap("127.0.0.1:80"), Peer: ap("127.0.0.1:5002"), Cookie: 4},
+	})
+	l, _ := o.Get(1)
+	o.Apply(&tracer.Event{Kind: tracer.KindAccept, Cookie: 2, Family: 2, Protocol: protoTCP, Inode: 11,
+		Local: ap("127.0.0.1:80"), NewState: StateEstablished})
+	if l.RecvQ != 1 {
+		t.Fatalf("accept queue %d after accepting a dumped child, want 1", l.RecvQ)
+	}
+	o.Apply(&tracer.Event{Kind: tracer.KindDestroy, Cookie: 4, Family: 2, Protocol: protoTCP, Local: ap("127.0.0.1:80")})
+	if l.RecvQ != 1 {
+		t.Fatalf("accept queue %d after an orphan's death, want 1", l.RecvQ)
+	}
+	o.Apply(&tracer.Event{Kind: tracer.KindDestroy, Cookie: 3, Family: 2, Protocol: protoTCP, Local: ap("127.0.0.1:80")})
+	if l.RecvQ != 0 {
+		t.Errorf("accept queue %d after the last queued child died, want 0", l.RecvQ)
+	}
+}
