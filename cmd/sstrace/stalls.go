@@ -361,8 +361,8 @@ func (s *stallSession) scanRequests() error {
 	now := monoNow()
 	for i := range s.reqBuf {
 		r := &s.reqBuf[i]
-		if r.State != snapshot.StateSynRecv {
-			continue
+		if !snapshot.IsRequestSock(r) {
+			continue // a Fast Open child: a full socket, its events tell
 		}
 		start := snapshot.RequestStart(now, time.Duration(r.Expires)*time.Millisecond, int(r.Retrans))
 		s.tracker.Request(uint32(r.NetNS), uint16(r.Family), r.Local, r.Peer, start, now, int(r.Retrans))

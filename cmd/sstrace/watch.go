@@ -68,7 +68,9 @@ unix, raw, udp, tcp, mptcp), then by (family, local, peer), not in the
 kernel's hash order. Events carry no queue sizes: TCP Recv-Q/Send-Q are what
 the last dump said (0 for sockets first seen through events; a listener's
 Send-Q is its backlog as dumped, 0 for one born after). Request sockets
-(SYN-RECV before the handshake completes) are not shown. With --netns, the
+(SYN-RECV before the handshake completes) have no events either: they are
+re-dumped every --interval too (inet_diag returns only them: a few ms at
+100k sockets). With --netns, the
 dumps run inside that namespace (entered on a locked OS thread); without it
 the namespace is sstrace's own, and events are limited to it too.`,
 		Example: `  sstrace watch -tan
@@ -406,6 +408,32 @@ func (s *watchSession) redump() ([]snapshot.Socket, error) {
 	return socks, nil
 }
 
+// requests dumps the TCP request sockets shown (SYN-RECV, awaiting the
+// handshake's last ACK): no event names them, so they are re-dumped for
+// every frame, asking the kernel for that state alone.
+func (s *watchSession) requests() ([]snapshot.Socket, error) {
+	if len(s.tcp.Inet) == 0 || !s.sel.HasState(snapshot.StateSynRecv) {
+		return nil, nil
+	}
+	req := snapshot.ListRequest{States: 1 << snapshot.StateSynRecv, Inet: s.tcp.Inet}
+	var socks []snapshot.Socket
+	err := s.inNS(func() (err error) {
+		socks, err = snapshot.List(req)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch: dumping request sockets: %w", err)
+	}
+	kept := socks[:0]
+	for i := range socks {
+		// Full sockets in SYN-RECV (Fast Open children) are the overlay's.
+		if snapshot.IsRequestSock(&socks[i]) && s.shows(&socks[i]) {
+			kept = append(kept, socks[i])
+		}
+	}
+	return kept, nil
+}
+
 // ifName names a device of the watched namespace (render's default looks
 // in sstrace's own).
 func (s *watchSession) ifName(index uint32) string {
@@ -581,6 +609,13 @@ func (s *watchSession) frame() error {
 	}
 	for i := range rest {
 		rows = append(rows, watchRow{rest[i], socketKey(&rest[i])})
+	}
+	reqs, err := s.requests()
+	if err != nil {
+		return err
+	}
+	for i := range reqs {
+		rows = append(rows, watchRow{reqs[i], socketKey(&reqs[i])})
 	}
 	r := sortRows(rows)
 	now = time.Now()

@@ -159,6 +159,50 @@ func TestWatchMatchesSS(t *testing.T) {
 	t.Fatalf("no block matched ss -tan:\nwatch:\n%s\nss:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 }
 
+// TestWatchRequestSockets: a handshake whose last ACK the server never
+// gets leaves a request socket (SYN-RECV), which no event names; watch
+// shows it as ss does, from its per-frame dump of request sockets.
+func TestWatchRequestSockets(t *testing.T) {
+	f := newFixture(t)
+	f.settle(t)
+	blocks, _ := startWatch(t, f, true, "-tan", "--interval", "200ms")
+	nextBlock(t, blocks)
+	nftablesDrop(t, f.ns, "tcp", "dport", "7778", "tcp", "flags", "&", "(syn|ack|fin|rst)", "==", "ack")
+	err := f.ns.Do(func() error {
+		ln, err := plainTCP("tcp4", "127.0.0.10:7778")
+		if err != nil {
+			return err
+		}
+		f.keep(func() { ln.Close() })
+		// The client's side completes: the SYN-ACK came; its ACK is dropped.
+		c, err := net.Dial("tcp4", "127.0.0.10:7778")
+		if err != nil {
+			return err
+		}
+		f.keep(func() { c.Close() })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for i := 0; i < 50; i++ {
+		b := nextBlock(t, blocks)
+		if !strings.Contains(strings.Join(b.rows, "\n"), "SYN-RECV") {
+			continue
+		}
+		out, err := f.ns.Output("ss", "-Htan")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want = sortedRows(b.rows), sortedRows(normalize(out))
+		if slices.Equal(got, want) {
+			return
+		}
+	}
+	t.Fatalf("no block with the request socket matched ss -tan:\nwatch:\n%s\nss:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+}
+
 // TestWatchResync: a periodic re-dump finds the event-fed table equal to
 // the kernel's, here with the dump made through --netns from outside.
 func TestWatchResync(t *testing.T) {
