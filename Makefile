@@ -14,7 +14,7 @@ DEB_PACKAGES := iproute2 clang llvm bpftool nftables gcc
 
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 
-.PHONY: help deps generate check-generated build run test unit lint fuzz bench clean
+.PHONY: help deps generate check-generated build run test unit lint fuzz bench bench-go bench-list bench-tracer bench-startup clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,11 +69,36 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run='^$$' -fuzz='^FuzzProcFromMaps$$' -fuzztime=$(FUZZTIME) ./tracer/symbol/
 	$(GO) test -run='^$$' -fuzz='^FuzzReadRecording$$' -fuzztime=$(FUZZTIME) ./cmd/sstrace/
 
+# make bench (as root): every part below, one after the other. Sizes:
+# BENCH_SOCKETS (the listing), BENCH_CHURN (iterations of each churn
+# workload), BENCH_STARTUP_SOCKETS (start-up and RSS), BENCH_RUNS (runs of
+# each command, alternating; medians).
 BENCH_SOCKETS ?= 10000
 BENCH_RUNS    ?= 5
-bench: build ## Go benchmarks of the hot paths, then ss and sstrace side by side (BENCH_SOCKETS, BENCH_RUNS)
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
-	testdata/bench/run.sh $(BINARY) $(BENCH_SOCKETS) $(BENCH_RUNS)
+BENCH_CHURN   ?= 100000
+BENCH_STARTUP_SOCKETS ?= 100000
+# -p 1: one package's benchmarks at a time (go test runs packages in parallel).
+BENCH_GO      = $(GO) test -p 1 -run='^$$' -bench=. -benchmem ./...
+BENCH_LIST    = testdata/bench/run.sh $(BINARY) $(BENCH_SOCKETS) $(BENCH_RUNS)
+BENCH_TRACER  = testdata/bench/tracer.sh $(BINARY) $(BENCH_CHURN) $(BENCH_RUNS)
+BENCH_STARTUP = testdata/bench/startup.sh $(BINARY) $(BENCH_STARTUP_SOCKETS) $(BENCH_RUNS)
+bench: deps build ## all of: bench-go, bench-list, bench-tracer, bench-startup (as root)
+	$(BENCH_GO)
+	$(BENCH_LIST)
+	$(BENCH_TRACER)
+	$(BENCH_STARTUP)
+
+bench-go: ## Go benchmarks of the hot paths (decode, filter, render, overlay)
+	$(BENCH_GO)
+
+bench-list: deps build ## ss and sstrace listings side by side (BENCH_SOCKETS, BENCH_RUNS)
+	$(BENCH_LIST)
+
+bench-tracer: deps build ## churn bare, under trace and under watch (BENCH_CHURN, BENCH_RUNS)
+	$(BENCH_TRACER)
+
+bench-startup: deps build ## time to first row and RSS, -tan and watch -tan (BENCH_STARTUP_SOCKETS, BENCH_RUNS)
+	$(BENCH_STARTUP)
 
 clean: ## remove the built binary
 	rm -f $(BINARY)

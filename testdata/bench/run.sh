@@ -3,34 +3,19 @@
 # namespace of its own, alternating (A B A B ...), and prints the median
 # wall time of each and the ratio. Usage: run.sh SSTRACE [SOCKETS] [RUNS]
 set -euo pipefail
-sstrace=$(realpath "$1"); sockets=${2:-10000}; runs=${3:-5}
 here=$(cd "$(dirname "$0")" && pwd)
-ns=sstrace-bench-$$
-tmp=$(mktemp -d)
-cleanup() { exec 3>&- 2>/dev/null || true; kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
-(cd "$here/../.." && go build -o "$tmp/farm" ./testdata/bench/farm)
+# shellcheck source=testdata/bench/lib.sh
+. "$here/lib.sh"
+sstrace=$(realpath "$1"); sockets=${2:-10000}; runs=${3:-5}
 
+bench_setup list
 # Established pairs (2 sockets each), 8000 pairs a process at most.
-pairs=$((sockets / 2)); procs=0
-mkfifo "$tmp/hold"
-exec 3<>"$tmp/hold"
-while [ "$pairs" -gt 0 ]; do
-	n=$(( pairs > 8000 ? 8000 : pairs ))
-	ip netns exec "$ns" "$tmp/farm" -pairs "$n" <&3 >"$tmp/ready.$procs" &
-	pairs=$((pairs - n)); procs=$((procs + 1))
-done
-for ((i = 0; i < procs; i++)); do
-	until grep -q ready "$tmp/ready.$i" 2>/dev/null; do read -t 0.05 -r _ <&3 || true; done
-done
+farm_up "$sockets"
 total=$(ip netns exec "$ns" ss -Htan | wc -l)
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 timeit() { local s e; s=$(date +%s%N); ip netns exec "$ns" "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }
 
-printf '%d TCP sockets in %d processes, %d runs each, alternating; times in ms (median)\n' "$total" "$procs" "$runs"
+printf '%d TCP sockets in %d processes, %d runs each, alternating; times in ms (median)\n' "$total" "$farm_procs" "$runs"
 printf '%-28s %10s %10s %8s\n' "command" "ss" "sstrace" "ratio"
 for args in "-tan" "-tanp" "-tani" "-tanep" "-tan sport = :1024 or dport gt :40000" "-s"; do
 	a=(); b=()
