@@ -1,7 +1,9 @@
 package snapshot
 
 import (
+	"container/heap"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -58,7 +60,12 @@ type Overlay struct {
 	// other namespaces' sockets when unfiltered).
 	Applied, Unknown uint64
 	seq, minisocks   uint64
-	listeners        map[uint16][]uint64 // port -> listener cookies
+	// TIME-WAIT minisockets by 4-tuple (a new connection on it ends
+	// one), and by expiry: a connection churn keeps tens of thousands,
+	// and each transition must not walk them all.
+	minis     map[tuple][]uint64
+	expiry    expiryHeap
+	listeners map[uint16][]uint64 // port -> listener cookies
 	// Stale counts events skipped for being older than the dump.
 	Stale uint64
 	// Since is when the dump it was loaded from began (CLOCK_MONOTONIC
@@ -90,9 +97,7 @@ func NewOverlay(dump []Socket) *Overlay {
 			// ends by time or by a new connection on its 4-tuple.
 			e.Minisock = true
 			e.ExpiresAt = now + uint64(s.Expires)*1_000_000
-			o.seq++
-			o.socks[minisockKey|o.seq] = e
-			o.minisocks++
+			o.putMinisock(e)
 			continue
 		}
 		e.EverConnected = s.State != StateClose && s.State != StateBoundInactive && s.State != StateSynSent
@@ -285,39 +290,74 @@ func (o *Overlay) addMinisock(e *Entry, ev *tracer.Event) {
 	if ev.OldState == StateFinWait2 && !ev.PeerFIN {
 		sub = StateFinWait2
 	}
-	o.seq++
 	tw := &Entry{StackID: -1, Born: ev.TS, Changed: ev.TS, Minisock: true}
 	tw.Family, tw.Type, tw.Protocol = e.Family, e.Type, e.Protocol
 	tw.State, tw.Local, tw.Peer, tw.NetNS = sub, e.Local, e.Peer, e.NetNS
 	tw.Timer = timerTimeWait
 	tw.ExpiresAt = ev.TS + timeWaitLen
-	o.socks[minisockKey|o.seq] = tw
+	o.putMinisock(tw)
+}
+
+type tuple struct{ local, peer netip.AddrPort }
+
+func (o *Overlay) putMinisock(e *Entry) {
+	o.seq++
+	k := minisockKey | o.seq
+	o.socks[k] = e
+	if o.minis == nil {
+		o.minis = map[tuple][]uint64{}
+	}
+	t := tuple{e.Local, e.Peer}
+	o.minis[t] = append(o.minis[t], k)
+	heap.Push(&o.expiry, expiring{e.ExpiresAt, k})
 	o.minisocks++
 }
 
+// dropMinisock ends the minisockets of a 4-tuple a new connection took.
 func (o *Overlay) dropMinisock(local, peer netip.AddrPort) {
-	if o.minisocks == 0 {
-		return
-	}
-	for k, e := range o.socks {
-		if e.Minisock && e.Local == local && e.Peer == peer {
+	t := tuple{local, peer}
+	for _, k := range o.minis[t] {
+		if _, ok := o.socks[k]; ok {
 			delete(o.socks, k)
 			o.minisocks--
 		}
 	}
+	delete(o.minis, t)
 }
 
 // Expire drops minisockets whose time is up at now (CLOCK_MONOTONIC ns).
 func (o *Overlay) Expire(now uint64) {
-	if o.minisocks == 0 {
-		return
-	}
-	for k, e := range o.socks {
-		if e.Minisock && e.ExpiresAt <= now {
-			delete(o.socks, k)
-			o.minisocks--
+	for len(o.expiry) > 0 && o.expiry[0].at <= now {
+		x := heap.Pop(&o.expiry).(expiring)
+		e, ok := o.socks[x.key]
+		if !ok {
+			continue // a new connection took its 4-tuple first
+		}
+		delete(o.socks, x.key)
+		o.minisocks--
+		t := tuple{e.Local, e.Peer}
+		keys := slices.DeleteFunc(o.minis[t], func(k uint64) bool { return k == x.key })
+		if len(keys) == 0 {
+			delete(o.minis, t)
+		} else {
+			o.minis[t] = keys
 		}
 	}
+}
+
+// expiryHeap orders minisockets by the time they expire.
+type expiring struct{ at, key uint64 }
+type expiryHeap []expiring
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiring)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func (o *Overlay) remove(k uint64, e *Entry) {
