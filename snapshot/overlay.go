@@ -383,6 +383,13 @@ func (e *Entry) addOwner(ow Owner) {
 	e.Owners = append(e.Owners, ow)
 }
 
+// Each calls fn for every known socket, in no particular order.
+func (o *Overlay) Each(fn func(*Entry)) {
+	for _, e := range o.socks {
+		fn(e)
+	}
+}
+
 // Entries returns every known socket, ordered by cookie (creation order).
 func (o *Overlay) Entries() []*Entry {
 	out := make([]*Entry, 0, len(o.socks))

@@ -498,21 +498,22 @@ func socketKey(so *snapshot.Socket) watchKey {
 	return watchKey{local: so.Local.String(), peer: so.Peer.String(), family: so.Family, typ: so.Type, prot: so.Protocol, inode: so.Inode, path: so.Path}
 }
 
-// watchRow is one socket of a frame and its key.
+// watchRow is one socket of a frame and its key. so points into the
+// overlay (valid while it is viewed) or a re-dump.
 type watchRow struct {
-	so  snapshot.Socket
+	so  *snapshot.Socket
 	key watchKey
 }
 
 // tcpRows takes the overlay's shown sockets.
 func (s *watchSession) tcpRows(ov *snapshot.Overlay) []watchRow {
 	ov.Expire(monoNow())
-	var rows []watchRow
-	for _, e := range ov.Entries() {
+	rows := make([]watchRow, 0, ov.Len())
+	ov.Each(func(e *snapshot.Entry) {
 		if s.shows(&e.Socket) {
-			rows = append(rows, watchRow{e.Socket, entryKey(e)})
+			rows = append(rows, watchRow{&e.Socket, entryKey(e)})
 		}
-	}
+	})
 	return rows
 }
 
@@ -572,10 +573,21 @@ func compareRows(a, b *snapshot.Socket) int {
 
 // sortRows orders a frame's rows (see compareRows).
 func sortRows(rows []watchRow) watchRows {
-	slices.SortStableFunc(rows, func(a, b watchRow) int { return compareRows(&a.so, &b.so) })
+	// Sorted by index: a row is hundreds of bytes, and a stable sort of
+	// 100k of them spent most of watch's start-up moving them.
+	idx := make([]int32, len(rows))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		if c := compareRows(rows[a].so, rows[b].so); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b) // stable: equal rows keep their order
+	})
 	r := watchRows{socks: make([]snapshot.Socket, len(rows)), keys: make([]watchKey, len(rows))}
-	for i := range rows {
-		r.socks[i], r.keys[i] = rows[i].so, rows[i].key
+	for i, j := range idx {
+		r.socks[i], r.keys[i] = *rows[j].so, rows[j].key
 	}
 	return r
 }
@@ -586,16 +598,33 @@ func (s *watchSession) frame() error {
 	if err != nil {
 		return err
 	}
+	reqs, err := s.requests()
+	if err != nil {
+		return err
+	}
 	var (
-		rows          []watchRow
+		r             watchRows
 		applied, lost uint64
 		resyncs       int
 		stale         error
 		now           time.Time
 	)
-	if s.live != nil {
+	// Rows are sorted and copied in one pass, the overlay's while it is
+	// held: a row is hundreds of bytes, 100k of them tens of MB a frame.
+	collect := func(rows []watchRow) watchRows {
+		for i := range rest {
+			rows = append(rows, watchRow{&rest[i], socketKey(&rest[i])})
+		}
+		for i := range reqs {
+			rows = append(rows, watchRow{&reqs[i], socketKey(&reqs[i])})
+		}
+		return sortRows(rows)
+	}
+	if s.live == nil {
+		r = collect(nil)
+	} else {
 		s.live.View(func(ov *snapshot.Overlay) {
-			rows = s.tcpRows(ov)
+			r = collect(s.tcpRows(ov))
 			applied = ov.Applied
 			resyncs = s.live.Resyncs
 			if s.live.Stale {
@@ -607,17 +636,6 @@ func (s *watchSession) frame() error {
 		})
 		lost, _ = s.tr.Drops()
 	}
-	for i := range rest {
-		rows = append(rows, watchRow{rest[i], socketKey(&rest[i])})
-	}
-	reqs, err := s.requests()
-	if err != nil {
-		return err
-	}
-	for i := range reqs {
-		rows = append(rows, watchRow{reqs[i], socketKey(&reqs[i])})
-	}
-	r := sortRows(rows)
 	now = time.Now()
 	if s.live == nil || resyncs != s.lastResyncs {
 		s.lastResyncs, s.dumpedAt = resyncs, now

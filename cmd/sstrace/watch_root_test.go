@@ -713,14 +713,14 @@ func TestWatchSplitAndSort(t *testing.T) {
 	}
 	ap := netip.MustParseAddrPort
 	rows := []watchRow{
-		{so: snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("127.0.0.2:1")}},
-		{so: snapshot.Socket{Family: filter.AFInet6, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("[::1]:1")}},
-		{so: snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("127.0.0.1:2")}},
-		{so: snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_DGRAM, Protocol: unix.IPPROTO_UDP, Local: ap("127.0.0.9:1")}},
-		{so: snapshot.Socket{Family: filter.AFUnix, Type: unix.SOCK_DGRAM, Path: "/a"}},
-		{so: snapshot.Socket{Family: filter.AFUnix, Type: unix.SOCK_STREAM, Path: "/b"}},
-		{so: snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_RAW, Protocol: unix.IPPROTO_ICMP}},
-		{so: snapshot.Socket{Family: filter.AFNetlink, Type: unix.SOCK_RAW}},
+		{so: &snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("127.0.0.2:1")}},
+		{so: &snapshot.Socket{Family: filter.AFInet6, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("[::1]:1")}},
+		{so: &snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("127.0.0.1:2")}},
+		{so: &snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_DGRAM, Protocol: unix.IPPROTO_UDP, Local: ap("127.0.0.9:1")}},
+		{so: &snapshot.Socket{Family: filter.AFUnix, Type: unix.SOCK_DGRAM, Path: "/a"}},
+		{so: &snapshot.Socket{Family: filter.AFUnix, Type: unix.SOCK_STREAM, Path: "/b"}},
+		{so: &snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_RAW, Protocol: unix.IPPROTO_ICMP}},
+		{so: &snapshot.Socket{Family: filter.AFNetlink, Type: unix.SOCK_RAW}},
 	}
 	var got []string
 	for _, so := range sortRows(rows).socks {
