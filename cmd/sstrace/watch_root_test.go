@@ -136,27 +136,29 @@ func TestWatchMatchesSS(t *testing.T) {
 	// Rows compare whole: the new listener's Send-Q (its backlog) comes
 	// with its LISTEN event, its Recv-Q (the accept queue, 1: the
 	// connection is never accepted) from the children's handshakes.
-	key := func(rows []string) []string {
-		out := slices.Clone(rows)
-		slices.Sort(out)
-		return out
-	}
-	var got, want []string
+	waitMatchSS(t, f, blocks, "127.0.0.9:7777")
+}
+
+// waitMatchSS waits (at most 50 blocks) for a block that holds want and
+// whose rows, as sorted sets, equal ss -tan's at that moment.
+func waitMatchSS(t *testing.T, f *fixture, blocks <-chan watchBlock, want string) {
+	t.Helper()
+	var got, ss []string
 	for i := 0; i < 50; i++ {
 		b := nextBlock(t, blocks)
-		if !strings.Contains(strings.Join(b.rows, "\n"), "127.0.0.9:7777") {
+		if !strings.Contains(strings.Join(b.rows, "\n"), want) {
 			continue
 		}
 		out, err := f.ns.Output("ss", "-Htan")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, want = key(b.rows), key(normalize(out))
-		if slices.Equal(got, want) {
+		got, ss = sortedRows(b.rows), sortedRows(normalize(out))
+		if slices.Equal(got, ss) {
 			return
 		}
 	}
-	t.Fatalf("no block matched ss -tan:\nwatch:\n%s\nss:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	t.Fatalf("no block with %s matched ss -tan:\nwatch:\n%s\nss:\n%s", want, strings.Join(got, "\n"), strings.Join(ss, "\n"))
 }
 
 // TestWatchRequestSockets: a handshake whose last ACK the server never
@@ -185,22 +187,7 @@ func TestWatchRequestSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got, want []string
-	for i := 0; i < 50; i++ {
-		b := nextBlock(t, blocks)
-		if !strings.Contains(strings.Join(b.rows, "\n"), "SYN-RECV") {
-			continue
-		}
-		out, err := f.ns.Output("ss", "-Htan")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, want = sortedRows(b.rows), sortedRows(normalize(out))
-		if slices.Equal(got, want) {
-			return
-		}
-	}
-	t.Fatalf("no block with the request socket matched ss -tan:\nwatch:\n%s\nss:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	waitMatchSS(t, f, blocks, "SYN-RECV")
 }
 
 // TestWatchResync: a periodic re-dump finds the event-fed table equal to
