@@ -96,7 +96,7 @@ func (a *attribution) apply(ev *Event) {
 
 func (a *attribution) own(ev *Event, m *sockMeta) {
 	if !ev.OwnerKnown && m.owned {
-		ev.PID, ev.Comm, ev.OwnerKnown = m.pid, m.comm, true
+		ev.PID, ev.Comm, ev.OwnerKnown, ev.OwnerFromEvents = m.pid, m.comm, true, true
 	}
 }
 

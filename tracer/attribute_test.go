@@ -32,7 +32,7 @@ func TestAttribution(t *testing.T) {
 		if ev.Since != wantSince[i] {
 			t.Errorf("%v: since %d, want %d", ev.Kind, ev.Since, wantSince[i])
 		}
-		if i > 0 && (!ev.OwnerKnown || ev.PID != 42 || ev.CommString() != "client") {
+		if i > 0 && (!ev.OwnerKnown || !ev.OwnerFromEvents || ev.PID != 42 || ev.CommString() != "client") {
 			t.Errorf("%v: owner %d %q known=%v, want 42 client", ev.Kind, ev.PID, ev.CommString(), ev.OwnerKnown)
 		}
 	}
@@ -55,7 +55,7 @@ func TestAttributionKeepsBPFOwner(t *testing.T) {
 	}
 	ev = Event{Kind: KindState, TS: 20, Cookie: 1, PID: 77, OwnerKnown: true, Since: 15, OldState: 3, NewState: 1}
 	a.apply(&ev)
-	if ev.PID != 77 || ev.Since != 15 {
+	if ev.PID != 77 || ev.Since != 15 || ev.OwnerFromEvents {
 		t.Errorf("BPF's owner and since replaced: pid %d since %d", ev.PID, ev.Since)
 	}
 	udp := Event{Kind: KindBirth, TS: 30, Cookie: 2, PID: 3, Protocol: 17}

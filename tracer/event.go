@@ -84,7 +84,10 @@ type Event struct {
 	CurPID     uint32
 	Comm       [16]byte
 	OwnerKnown bool
-	NoCookie   bool
+	// OwnerFromEvents: OwnerKnown was filled in by Tracer.Read from the
+	// socket's birth or accept read earlier (see attribution), not by BPF.
+	OwnerFromEvents bool
+	NoCookie        bool
 	// Exiting (release only): the owner was exiting, so the socket stayed
 	// open until the process ended.
 	Exiting bool

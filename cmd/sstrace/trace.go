@@ -381,7 +381,13 @@ func (a *attributor) apply(ev *tracer.Event) traceOwner {
 	var owner traceOwner
 	switch {
 	case ev.OwnerKnown:
-		owner = traceOwner{PID: ev.PID, Comm: ev.CommString(), From: ownerBPF}
+		// The process that made or accepted it, as BPF kept it (follow
+		// mode) or the tracer took it from that event.
+		from := ownerBPF
+		if ev.OwnerFromEvents {
+			from = ownerSyscall
+		}
+		owner = traceOwner{PID: ev.PID, Comm: ev.CommString(), From: from}
 		m.owner, m.child = owner, false
 	case ev.Kind == tracer.KindBirth || ev.Kind == tracer.KindAccept:
 		// In the syscall that made or took the socket.
