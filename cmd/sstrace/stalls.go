@@ -58,8 +58,9 @@ p99, max) and the outcomes, overall, per destination and per process.
 A passive attempt is kept by the kernel as a request socket until the final
 ACK comes, and no hook marks a SYN's arrival: it is seen when a SYN-ACK is
 retransmitted, when its handshake completes, or when a scan of the traced
-namespace's request sockets (sock_diag, every 250 ms) finds it, which is how
-one stalls past --threshold before its first retransmit (1 s). Its time
+namespace's request sockets (sock_diag, every 250 ms, less often on a table
+so big that a scan costs more than 2% of a CPU: ~1 s at 100k sockets) finds
+it, which is how one stalls past --threshold before its first retransmit. Its time
 pending runs from the first SYN-ACK (estimated from the request's timer when
 a scan found it); otherwise from the handshake's round trip (the child's
 smoothed RTT, as tcp_info reports it). A request that goes silent (no SYN-ACK
@@ -154,7 +155,8 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 		deadline = t.C
 	}
 	var ev tracer.Event
-	lastPoll, lastScan := time.Now(), time.Time{}
+	lastPoll := time.Now()
+	scan := requestScan{minEvery: requestScanEvery}
 	for {
 		select {
 		case <-ctx.Done():
@@ -170,9 +172,8 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 		if err == nil {
 			s.apply(&ev)
 		}
-		if time.Since(lastScan) >= requestScanEvery {
-			lastScan = time.Now()
-			if err := s.scanRequests(); err != nil {
+		if scan.due(time.Now()) {
+			if err := scan.run(s.scanRequests); err != nil {
 				return err
 			}
 		}
@@ -326,12 +327,11 @@ func (s *stallSession) apply(ev *tracer.Event) {
 	s.tracker.Apply(ev)
 }
 
-// requestScanEvery is how often the traced namespace's request sockets are
-// dumped. No hook marks a SYN's arrival (the first event of a passive
-// attempt is its first SYN-ACK retransmit, 1 s later, or its child), so a
-// scan is what shows a passive attempt stalling for less than that. The
-// kernel walks its established hash for them and returns only requests:
-// a few ms at 100k sockets.
+// requestScanEvery is how often, at most, the traced namespace's request
+// sockets are dumped (see requestScan). No hook marks a SYN's arrival (the
+// first event of a passive attempt is its first SYN-ACK retransmit, 1 s
+// later, or its child), so a scan is what shows a passive attempt
+// stalling for less than that.
 const requestScanEvery = 250 * time.Millisecond
 
 // scanRequests hands the tracker every request socket (a passive attempt

@@ -69,8 +69,8 @@ kernel's hash order. Events carry no queue sizes: TCP Recv-Q/Send-Q are what
 the last dump said (0 for sockets first seen through events; a listener's
 Send-Q is its backlog as dumped, 0 for one born after). Request sockets
 (SYN-RECV before the handshake completes) have no events either: they are
-re-dumped every --interval too (inet_diag returns only them: a few ms at
-100k sockets). With --netns, the
+re-dumped every --interval too (asking inet_diag for them alone), less often
+where that would cost over 2% of a CPU (~1 s apart at 100k sockets). With --netns, the
 dumps run inside that namespace (entered on a locked OS thread); without it
 the namespace is sstrace's own, and events are limited to it too.`,
 		Example: `  sstrace watch -tan
@@ -167,6 +167,9 @@ type watchSession struct {
 	dumpedAt    time.Time
 	lastResyncs int
 	resyncMsg   string
+	// reqScan paces requests(); reqs is its last dump.
+	reqScan requestScan
+	reqs    []snapshot.Socket
 }
 
 func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, order []filter.Opt, args []string) error {
@@ -409,17 +412,23 @@ func (s *watchSession) redump() ([]snapshot.Socket, error) {
 }
 
 // requests dumps the TCP request sockets shown (SYN-RECV, awaiting the
-// handshake's last ACK): no event names them, so they are re-dumped for
-// every frame, asking the kernel for that state alone.
+// handshake's last ACK): no event names them, so they are re-dumped,
+// asking the kernel for that state alone, for every frame or as often as
+// requestScan allows on a big table (the last dump's rows stand between).
 func (s *watchSession) requests() ([]snapshot.Socket, error) {
 	if len(s.tcp.Inet) == 0 || !s.sel.HasState(snapshot.StateSynRecv) {
 		return nil, nil
 	}
+	if !s.reqScan.due(time.Now()) {
+		return s.reqs, nil
+	}
 	req := snapshot.ListRequest{States: 1 << snapshot.StateSynRecv, Inet: s.tcp.Inet}
 	var socks []snapshot.Socket
-	err := s.inNS(func() (err error) {
-		socks, err = snapshot.List(req)
-		return err
+	err := s.reqScan.run(func() error {
+		return s.inNS(func() (err error) {
+			socks, err = snapshot.List(req)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch: dumping request sockets: %w", err)
@@ -431,6 +440,7 @@ func (s *watchSession) requests() ([]snapshot.Socket, error) {
 			kept = append(kept, socks[i])
 		}
 	}
+	s.reqs = kept
 	return kept, nil
 }
 
