@@ -121,7 +121,7 @@ func (l *Live) checkLoss() {
 	// What only the tracer knew survives the rebuild.
 	for k, e := range fresh.socks {
 		if old, ok := l.ov.socks[k]; ok && !e.Minisock {
-			e.Born, e.StackID, e.EverConnected, e.Released, e.Reset = old.Born, old.StackID, old.EverConnected || e.EverConnected, old.Released, old.Reset
+			e.Born, e.EverConnected, e.Released, e.Reset = old.Born, old.EverConnected || e.EverConnected, old.Released, old.Reset
 			if len(e.Owners) == 0 {
 				e.Owners = old.Owners
 			}

@@ -20,8 +20,6 @@ type Entry struct {
 	Born uint64
 	// Changed is the time of the last event applied.
 	Changed uint64
-	// StackID is the user stack that created the socket (<0: unknown).
-	StackID int32
 	// Released is set once the last fd is closed (the socket may live on,
 	// orphaned, until destroyed).
 	Released bool
@@ -91,7 +89,7 @@ func NewOverlay(dump []Socket) *Overlay {
 			// and the child that replaces it has a cookie of its own.
 			continue
 		}
-		e := &Entry{Socket: *s, StackID: -1}
+		e := &Entry{Socket: *s}
 		if s.Timer == timerTimeWait && s.Inode == 0 {
 			// A dumped minisocket: no event will name its cookie; it
 			// ends by time or by a new connection on its 4-tuple.
@@ -163,7 +161,7 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 	switch ev.Kind {
 	case tracer.KindBirth, tracer.KindAccept:
 		if !known {
-			e = &Entry{StackID: -1}
+			e = &Entry{}
 			e.Cookie = k
 			e.Family = uint8(ev.Family)
 			e.Type = ev.Type
@@ -175,9 +173,6 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 		}
 		if e.Born == 0 {
 			e.Born = ev.TS
-		}
-		if ev.Kind == tracer.KindBirth {
-			e.StackID = ev.StackID
 		}
 		if ev.Kind == tracer.KindAccept && e.inAcceptQueue {
 			if l := o.listenerOf(ev.Local, uint64(ev.NetNS)); l != nil && l.RecvQ > 0 {
@@ -196,7 +191,7 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 		if !known {
 			// First sighting: an accepted child (born in the kernel) or a
 			// socket the dump did not list yet.
-			e = &Entry{StackID: -1}
+			e = &Entry{}
 			e.Cookie = k
 			e.Family = uint8(ev.Family)
 			e.Protocol = uint16(ev.Protocol)
@@ -290,7 +285,7 @@ func (o *Overlay) addMinisock(e *Entry, ev *tracer.Event) {
 	if ev.OldState == StateFinWait2 && !ev.PeerFIN {
 		sub = StateFinWait2
 	}
-	tw := &Entry{StackID: -1, Born: ev.TS, Changed: ev.TS, Minisock: true}
+	tw := &Entry{Born: ev.TS, Changed: ev.TS, Minisock: true}
 	tw.Family, tw.Type, tw.Protocol = e.Family, e.Type, e.Protocol
 	tw.State, tw.Local, tw.Peer, tw.NetNS = sub, e.Local, e.Peer, e.NetNS
 	tw.Timer = timerTimeWait
