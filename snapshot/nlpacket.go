@@ -95,18 +95,14 @@ func decodeNetlink(s *Socket, b []byte, a *arena) error {
 	s.Inode = ne.Uint32(b[16:])
 	s.Cookie = uint64(ne.Uint32(b[20:])) | uint64(ne.Uint32(b[24:]))<<32
 
-	var seen uint64
-	for rest, off := b[netlinkDiagMsgLen:], netlinkDiagMsgLen; len(rest) >= rtattrHdrLen; {
-		typ, p, adv, err := nextAttr(rest, off)
+	at := newAttrs(b, netlinkDiagMsgLen, "netlink_diag_msg")
+	for {
+		typ, p, ok, err := at.next()
 		if err != nil {
-			return fmt.Errorf("decoding netlink_diag_msg: %w", err)
+			return err
 		}
-		rest, off = rest[adv:], off+adv
-		if typ < 64 {
-			if seen&(1<<typ) != 0 {
-				continue
-			}
-			seen |= 1 << typ
+		if !ok {
+			break
 		}
 		switch typ {
 		case NetlinkDiagGroups:
@@ -140,18 +136,14 @@ func decodePacket(s *Socket, b []byte, a *arena) error {
 	s.Inode = ne.Uint32(b[4:])
 	s.Cookie = uint64(ne.Uint32(b[8:])) | uint64(ne.Uint32(b[12:]))<<32
 
-	var seen uint64
-	for rest, off := b[packetDiagMsgLen:], packetDiagMsgLen; len(rest) >= rtattrHdrLen; {
-		typ, p, adv, err := nextAttr(rest, off)
+	at := newAttrs(b, packetDiagMsgLen, "packet_diag_msg")
+	for {
+		typ, p, ok, err := at.next()
 		if err != nil {
-			return fmt.Errorf("decoding packet_diag_msg: %w", err)
+			return err
 		}
-		rest, off = rest[adv:], off+adv
-		if typ < 64 {
-			if seen&(1<<typ) != 0 {
-				continue
-			}
-			seen |= 1 << typ
+		if !ok {
+			break
 		}
 		switch typ {
 		case PacketDiagInfo:

@@ -650,18 +650,14 @@ func decodeInet(s *Socket, b []byte, protocol uint16, a *arena) error {
 		s.Type = unix.SOCK_SEQPACKET
 	}
 
-	var seen uint64 // like ss, the first of repeated attributes counts
-	for rest, off := b[inetDiagMsgLen:], inetDiagMsgLen; len(rest) >= rtattrHdrLen; {
-		typ, p, adv, err := nextAttr(rest, off)
+	at := newAttrs(b, inetDiagMsgLen, "inet_diag_msg")
+	for {
+		typ, p, ok, err := at.next()
 		if err != nil {
-			return fmt.Errorf("decoding inet_diag_msg: %w", err)
+			return err
 		}
-		rest, off = rest[adv:], off+adv
-		if typ < 64 {
-			if seen&(1<<typ) != 0 {
-				continue
-			}
-			seen |= 1 << typ
+		if !ok {
+			break
 		}
 		switch typ {
 		case InetDiagSkMemInfo:
@@ -721,18 +717,14 @@ func decodeUnix(s *Socket, b []byte, a *arena) error {
 	s.Inode = ne.Uint32(b[4:])
 	s.Cookie = uint64(ne.Uint32(b[8:])) | uint64(ne.Uint32(b[12:]))<<32
 
-	var seen uint64
-	for rest, off := b[unixDiagMsgLen:], unixDiagMsgLen; len(rest) >= rtattrHdrLen; {
-		typ, p, adv, err := nextAttr(rest, off)
+	at := newAttrs(b, unixDiagMsgLen, "unix_diag_msg")
+	for {
+		typ, p, ok, err := at.next()
 		if err != nil {
-			return fmt.Errorf("decoding unix_diag_msg: %w", err)
+			return err
 		}
-		rest, off = rest[adv:], off+adv
-		if typ < 64 {
-			if seen&(1<<typ) != 0 {
-				continue
-			}
-			seen |= 1 << typ
+		if !ok {
+			break
 		}
 		switch typ {
 		case UnixDiagName:
@@ -773,20 +765,45 @@ func decodeUnix(s *Socket, b []byte, a *arena) error {
 	return nil
 }
 
-// nextAttr parses the rtattr at the start of b (which is at offset off of
-// the message payload) and returns its type, payload and the distance to the
-// next attribute.
-func nextAttr(b []byte, off int) (typ uint16, payload []byte, adv int, err error) {
-	l := int(binary.NativeEndian.Uint16(b))
-	typ = binary.NativeEndian.Uint16(b[2:])
-	if l < rtattrHdrLen || l > len(b) {
-		return 0, nil, 0, fmt.Errorf("attribute %d at offset %d claims %d bytes, %d left", typ, off, l, len(b))
+// attrs walks the rtattrs after a diag message's fixed header. Like ss,
+// it yields only the first of repeated attribute types. what names the
+// message in errors.
+type attrs struct {
+	rest []byte
+	off  int
+	seen uint64
+	what string
+}
+
+func newAttrs(b []byte, hdrLen int, what string) attrs {
+	return attrs{rest: b[hdrLen:], off: hdrLen, what: what}
+}
+
+// next returns the next attribute not seen before; ok is false at the end
+// of the message.
+func (a *attrs) next() (typ uint16, payload []byte, ok bool, err error) {
+	for len(a.rest) >= rtattrHdrLen {
+		l := int(binary.NativeEndian.Uint16(a.rest))
+		typ = binary.NativeEndian.Uint16(a.rest[2:])
+		if l < rtattrHdrLen || l > len(a.rest) {
+			return 0, nil, false, a.overrun(typ, l)
+		}
+		payload = a.rest[rtattrHdrLen:l:l]
+		adv := min((l+3)&^3, len(a.rest))
+		a.rest, a.off = a.rest[adv:], a.off+adv
+		if typ < 64 {
+			if a.seen&(1<<typ) != 0 {
+				continue
+			}
+			a.seen |= 1 << typ
+		}
+		return typ, payload, true, nil
 	}
-	adv = (l + 3) &^ 3
-	if adv > len(b) {
-		adv = len(b)
-	}
-	return typ, b[rtattrHdrLen:l:l], adv, nil
+	return 0, nil, false, nil
+}
+
+func (a *attrs) overrun(typ uint16, l int) error {
+	return fmt.Errorf("decoding %s: attribute %d at offset %d claims %d bytes, %d left", a.what, typ, a.off, l, len(a.rest))
 }
 
 func attrShort(what string, typ uint16, got, want int) error {
