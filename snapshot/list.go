@@ -59,6 +59,13 @@ type ListRequest struct {
 	UnixMemInfo bool
 	// Raw receives each TCP dump message (ss -D).
 	Raw func(msg []byte)
+	// Bytecode, if set, is the filter program sent with every inet and
+	// raw dump, as ss sends it (filter.Bytecode): the kernel then returns
+	// only the sockets it accepts. Should the kernel refuse the program
+	// (a kernel without an op, EPERM for a mark test without
+	// CAP_NET_ADMIN), List dumps without it, once for the whole listing:
+	// the caller filters every socket anyway.
+	Bytecode []byte
 }
 
 // List dumps the requested tables from sock_diag in the calling thread's
@@ -114,7 +121,7 @@ func List(req ListRequest) ([]Socket, error) {
 	// States 0 would mean "all, bound-inactive included" to Dump; a
 	// listing never asks for nothing (the caller stops before).
 	if req.RawInet && req.States != 0 {
-		socks, err = listRaw(socks, req)
+		socks, err = listRaw(socks, &req)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +135,7 @@ func List(req ListRequest) ([]Socket, error) {
 		if dr.States == 0 || contains(refused, d.Protocol) {
 			continue
 		}
-		socks, err = DumpAppend(socks, dr)
+		socks, err = req.dumpFiltered(socks, dr)
 		if err != nil {
 			// mptcp_show: inet_show_netlink fails, silently (the
 			// handle suppresses netlink errors for protocols above
@@ -143,6 +150,22 @@ func List(req ListRequest) ([]Socket, error) {
 	return socks, nil
 }
 
+// dumpFiltered is DumpAppend with req's bytecode, dropped for good (req
+// is the listing's own copy) when the kernel refuses it.
+func (req *ListRequest) dumpFiltered(dst []Socket, dr DumpRequest) ([]Socket, error) {
+	if len(req.Bytecode) == 0 {
+		return DumpAppend(dst, dr)
+	}
+	dr.Bytecode = req.Bytecode
+	out, err := DumpAppend(dst, dr)
+	if err != nil && isKernelError(err) && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EPERM)) {
+		req.Bytecode = nil
+		dr.Bytecode = nil
+		return DumpAppend(dst, dr)
+	}
+	return out, err
+}
+
 func contains(l []uint16, v uint16) bool {
 	for _, x := range l {
 		if x == v {
@@ -154,11 +177,11 @@ func contains(l []uint16, v uint16) bool {
 
 // listRaw appends the raw sockets of req: sock_diag, or /proc/net/raw{,6}
 // where the kernel has no raw_diag.
-func listRaw(socks []Socket, req ListRequest) ([]Socket, error) {
+func listRaw(socks []Socket, req *ListRequest) ([]Socket, error) {
 	n := len(socks)
 	var err error
 	for _, fam := range req.RawFamilies {
-		socks, err = DumpAppend(socks, DumpRequest{Family: fam, Protocol: unix.IPPROTO_RAW, States: req.States, Ext: req.Ext})
+		socks, err = req.dumpFiltered(socks, DumpRequest{Family: fam, Protocol: unix.IPPROTO_RAW, States: req.States, Ext: req.Ext})
 		if err != nil {
 			break
 		}

@@ -66,6 +66,9 @@ const (
 	// InetDiagReqProtocol carries, as a u32, a protocol that does not fit
 	// sdiag_protocol (IPPROTO_MPTCP); older kernels ignore it.
 	InetDiagReqProtocol = 3
+	// InetDiagReqBytecode carries a filter program the kernel runs on
+	// each socket (see filter.Bytecode).
+	InetDiagReqBytecode = 1
 )
 
 // Sizes of the fixed structures (include/uapi/linux/{netlink,inet_diag,unix_diag,netlink_diag,packet_diag}.h).
@@ -102,6 +105,11 @@ type DumpRequest struct {
 	States   uint32 // bit mask of kernel TCP states (1<<StateListen ...); 0 means all incl. bit 13 (TCP_BOUND_INACTIVE)
 	Ext      uint8  // inet: INET_DIAG_* extension bits to request (1<<(InetDiagInfo-1) etc.); 0 = none
 	UnixShow uint32 // unix: UDIAG_SHOW_* bits beyond NAME|PEER|RQLEN, which are always asked (e.g. VFS|ICONS|MEMINFO|UID)
+	// Bytecode (inet only) is an inet_diag filter program: the kernel
+	// returns only the sockets it accepts. A program the kernel refuses
+	// fails the dump (EINVAL; EPERM for a mark test without
+	// CAP_NET_ADMIN).
+	Bytecode []byte
 	// Raw, if set, is called with each netlink message (header included,
 	// bytes as the kernel sent them, NLMSG_DONE last) of the dump. It is
 	// called only once the dump has completed, so that a dump restarted
@@ -254,6 +262,13 @@ func buildRequest(req DumpRequest) ([]byte, error) {
 		if req.Protocol > 0xff {
 			n += rtattrHdrLen + 4
 		}
+		bcAt := n
+		if len(req.Bytecode) > 0 {
+			if len(req.Bytecode) > 0xffff-rtattrHdrLen || len(req.Bytecode)%4 != 0 {
+				return nil, fmt.Errorf("building request: filter bytecode of %d bytes", len(req.Bytecode))
+			}
+			n += rtattrHdrLen + len(req.Bytecode)
+		}
 		b = make([]byte, n)
 		r := b[nlmsgHdrLen:]
 		r[0] = req.Family
@@ -272,6 +287,12 @@ func buildRequest(req DumpRequest) ([]byte, error) {
 			ne.PutUint16(a, rtattrHdrLen+4)
 			ne.PutUint16(a[2:], InetDiagReqProtocol)
 			ne.PutUint32(a[rtattrHdrLen:], uint32(req.Protocol))
+		}
+		if len(req.Bytecode) > 0 {
+			a := b[bcAt:]
+			ne.PutUint16(a, uint16(rtattrHdrLen+len(req.Bytecode)))
+			ne.PutUint16(a[2:], InetDiagReqBytecode)
+			copy(a[rtattrHdrLen:], req.Bytecode)
 		}
 	case unix.AF_UNIX:
 		b = make([]byte, nlmsgHdrLen+unixDiagReqLen)

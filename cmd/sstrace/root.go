@@ -262,6 +262,9 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 		return err
 	}
 	req := sel.ListRequest()
+	// As ss does, the kernel filters the inet tables first; Eval below
+	// still sees every row that comes back.
+	req.Bytecode = filter.Bytecode(cond)
 	req.Details = f.extended
 	if f.info {
 		req.Ext |= 1<<(snapshot.InetDiagInfo-1) | 1<<(snapshot.InetDiagVegasInfo-1) | 1<<(snapshot.InetDiagCong-1)

@@ -376,7 +376,7 @@ func TestEvalMatchesSSRoot(t *testing.T) {
 				if e, err = sel.ParseFilter(args, file, System); err != nil {
 					return err
 				}
-				socks, err = dumpSelection(sel)
+				socks, err = dumpSelection(sel, nil)
 				return err
 			})
 			if err != nil {
@@ -413,7 +413,56 @@ func TestEvalMatchesSSRoot(t *testing.T) {
 			if len(want) == 0 && len(c.args) > 0 {
 				t.Logf("ss lists nothing for %q", c.args)
 			}
+			f.checkBytecode(t, sel, e, want)
 		})
+	}
+}
+
+// checkBytecode dumps sel again with e's bytecode (when ss would send
+// one) and checks that what the kernel returns, filtered by ss's own
+// run_ssfilter (evalUser), is exactly what ss listed (want). The kernel
+// runs the real bind-lock test for "autobound" here, so unlike Eval over
+// an unfiltered dump there is no known difference to excuse.
+func (f *rootFixture) checkBytecode(t *testing.T, sel Selection, e Expr, want map[uint32]bool) {
+	t.Helper()
+	bc := Bytecode(e)
+	if bc == nil {
+		return
+	}
+	var socks []snapshot.Socket
+	if err := f.ns.Do(func() (err error) {
+		socks, err = dumpSelection(sel, bc)
+		return err
+	}); err != nil {
+		t.Fatalf("dump with the bytecode of %q (% x): %v", e, bc, err)
+	}
+	var rows []string
+	got := map[uint32]bool{}
+	for i := range socks {
+		s := &socks[i]
+		var m bool
+		if s.IsInet() {
+			var v view
+			v.load(s)
+			m = evalUser(e, &v)
+		} else {
+			m = Eval(e, s)
+		}
+		if m {
+			got[s.Inode] = true
+		}
+		if m != want[s.Inode] {
+			rows = append(rows, fmt.Sprintf("  ino %d %s %v -> %v: kept %v, ss %v", s.Inode, s.Path, s.Local, s.Peer, m, want[s.Inode]))
+		}
+	}
+	for ino := range want {
+		if !got[ino] && !hasInode(socks, ino) {
+			rows = append(rows, fmt.Sprintf("  ino %d: listed by ss, dropped by the kernel", ino))
+		}
+	}
+	if len(rows) > 0 {
+		sort.Strings(rows)
+		t.Errorf("with the kernel filtering %q (bytecode % x), rows differ from ss:\n%s", e, bc, strings.Join(rows, "\n"))
 	}
 }
 
@@ -431,7 +480,7 @@ func hasInode(socks []snapshot.Socket, ino uint32) bool {
 // dumpSelection dumps the tcp and unix sockets of sel as ss does: the inet
 // families selected (only the preferred one after -4/-6), the unix types
 // selected, in sel's states.
-func dumpSelection(sel Selection) ([]snapshot.Socket, error) {
+func dumpSelection(sel Selection, bytecode []byte) ([]snapshot.Socket, error) {
 	var out []snapshot.Socket
 	if sel.HasFamily(AFUnix) && sel.DBs&unixDBs != 0 {
 		socks, err := snapshot.Dump(snapshot.DumpRequest{Family: AFUnix, States: sel.States})
@@ -450,7 +499,7 @@ func dumpSelection(sel Selection) ([]snapshot.Socket, error) {
 			if !sel.HasFamily(fam) || (sel.Preferred == AFInet && fam != AFInet) || (sel.Preferred == AFInet6 && fam != AFInet6) {
 				continue
 			}
-			socks, err := snapshot.Dump(snapshot.DumpRequest{Family: uint8(fam), Protocol: unix.IPPROTO_TCP, States: sel.States})
+			socks, err := snapshot.Dump(snapshot.DumpRequest{Family: uint8(fam), Protocol: unix.IPPROTO_TCP, States: sel.States, Bytecode: bytecode})
 			if err != nil {
 				return nil, err
 			}
@@ -546,7 +595,7 @@ func TestEvalMatchesSSRandomRoot(t *testing.T) {
 				if e, err = sel.ParseFilter([]string{expr}, nil, System); err != nil {
 					return err
 				}
-				socks, err = dumpSelection(sel)
+				socks, err = dumpSelection(sel, nil)
 				return err
 			})
 			if err != nil {
@@ -569,6 +618,7 @@ func TestEvalMatchesSSRandomRoot(t *testing.T) {
 			if len(rows) > 0 {
 				t.Errorf("-%v %q (parsed as %q) differs from ss:\n%s\nss printed:\n%s", m.opts, expr, e, strings.Join(rows, "\n"), ssOut)
 			}
+			f.checkBytecode(t, sel, e, want)
 			n++
 		}
 	}

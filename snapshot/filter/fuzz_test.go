@@ -12,46 +12,7 @@ import (
 // The input is split into arguments at \x01; it is also tried as a filter
 // file.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{
-		"dport = :smtp or sport = :smtp",
-		"( sport = :http or sport = :https )",
-		"( dport = :ssh )",
-		"dst 127.125.236.178/16",
-		"src 127.0.0.1 sport gt :5000",
-		`sport \> :1000`,
-		"sport\x01>\x01:1000",
-		"not dst 127.0.0.1",
-		"src [::1]",
-		"src [::1]:443 or src ::/0 or src fe80::/64:22",
-		"src [::ffff:127.0.0.1]",
-		"src unix:/tmp/x/*",
-		"src unix:/tmp/[a-z]*.sock or src unix:@*",
-		"dev lo",
-		"dev != if3",
-		"sport = :22 and ! dport = :80",
-		"src 127.0.0.1 dport = :22",
-		"( ( sport = :22 or sport = :25 ) and not ( dst 127.0.0.3 ) ) or dport = :443",
-		"sport >= :-5 and dport <= 0x10",
-		"src 0.0.0.0/8 src default src any:22 src *:* src 127.1 src 2130706433",
-		"src 10.0.0.0/255.0.0.0 src 192.168.1/24",
-		"src example src [and] src dual src inet:example src inet6:v6host",
-		"src link:ip:lo src link:*:if2 sport = link::1",
-		"src netlink:tcpdiag:kernel dport < netlink::0",
-		"src vsock:3:1024 sport = vsock:*",
-		"fwmark 0x10/0xff or fwmark != 5",
-		"cgroup /system.slice",
-		"autobound or not autobound",
-		"sport = :bootps or sport = :split or sport = :domain",
-		`src unix:/tmp/a\ b src unix: src unix:and src unix:\\`,
-		"src\x01\\",
-		"a or b and c",
-		"sport = :22 )",
-		"( sport = :22",
-		"state listening",
-		"src [::1]/128",
-		"src ::1",
-		"# comment\nsport = :22\n0 or dport = :1\n",
-	} {
+	for _, s := range fuzzSeeds {
 		f.Add(s)
 	}
 	socks := make([]string, 0, len(evalSocks))
@@ -83,6 +44,9 @@ func FuzzParse(f *testing.F) {
 		if e == nil {
 			return
 		}
+		// What the kernel would be sent is valid and means what the
+		// model of the kernel says.
+		checkBytecodeModel(t, in, e)
 		s := e.String()
 		e2, err := Parse([]string{s}, tres)
 		if err != nil {
@@ -98,4 +62,46 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzSeeds: FuzzParse's seeds, which TestBytecodeMatchesModel also runs.
+var fuzzSeeds = []string{
+	"dport = :smtp or sport = :smtp",
+	"( sport = :http or sport = :https )",
+	"( dport = :ssh )",
+	"dst 127.125.236.178/16",
+	"src 127.0.0.1 sport gt :5000",
+	`sport \> :1000`,
+	"sport\x01>\x01:1000",
+	"not dst 127.0.0.1",
+	"src [::1]",
+	"src [::1]:443 or src ::/0 or src fe80::/64:22",
+	"src [::ffff:127.0.0.1]",
+	"src unix:/tmp/x/*",
+	"src unix:/tmp/[a-z]*.sock or src unix:@*",
+	"dev lo",
+	"dev != if3",
+	"sport = :22 and ! dport = :80",
+	"src 127.0.0.1 dport = :22",
+	"( ( sport = :22 or sport = :25 ) and not ( dst 127.0.0.3 ) ) or dport = :443",
+	"sport >= :-5 and dport <= 0x10",
+	"src 0.0.0.0/8 src default src any:22 src *:* src 127.1 src 2130706433",
+	"src 10.0.0.0/255.0.0.0 src 192.168.1/24",
+	"src example src [and] src dual src inet:example src inet6:v6host",
+	"src link:ip:lo src link:*:if2 sport = link::1",
+	"src netlink:tcpdiag:kernel dport < netlink::0",
+	"src vsock:3:1024 sport = vsock:*",
+	"fwmark 0x10/0xff or fwmark != 5",
+	"cgroup /system.slice",
+	"autobound or not autobound",
+	"sport = :bootps or sport = :split or sport = :domain",
+	`src unix:/tmp/a\ b src unix: src unix:and src unix:\\`,
+	"src\x01\\",
+	"a or b and c",
+	"sport = :22 )",
+	"( sport = :22",
+	"state listening",
+	"src [::1]/128",
+	"src ::1",
+	"# comment\nsport = :22\n0 or dport = :1\n",
 }
