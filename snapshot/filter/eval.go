@@ -35,12 +35,17 @@ import (
 //     then reads /proc/net instead), and then only the first filter
 //     applies.
 //
+// The listing sends the kernel the real program (Bytecode), so for its
+// sock_diag rows the kernel half is the kernel's own verdict, and Eval's
+// model of it only repeats it. The model matters where no program ran:
+// rows from /proc, sockets the tracer reports.
+//
 // Not modelled: the kernel's autobound test is "the port was not bound
-// explicitly", which the socket table does not record; both filters use
-// ss's own test (an inet port in ip_local_port_range); so ss does not
-// show, and Eval does, sockets explicitly bound to an ephemeral port
-// under "autobound", and accepted TCP sockets (whose lock the kernel
-// clears) under "not autobound". ss reads a named unix socket's name
+// explicitly", which the socket table does not record; the model uses
+// ss's own test (an inet port in ip_local_port_range); so without the
+// kernel's program Eval keeps sockets explicitly bound to an ephemeral
+// port under "autobound", and accepted TCP sockets (whose lock the kernel
+// clears) under "not autobound", which ss does not show. ss reads a named unix socket's name
 // pointer as address bits for inet rules, by chance: such a socket never
 // matches an inet rule with a non-zero prefix here, and in ss almost
 // never — but "src 0.0.0.0/8" matches it in about one run in 16, when
