@@ -1,8 +1,6 @@
 package render
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -40,51 +38,17 @@ func LoadProtocols(path string) (*Protocols, error) {
 // skipped; for each number the first line wins.
 func ParseProtocols(r io.Reader) (*Protocols, error) {
 	p := &Protocols{byNum: make(map[int]string)}
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			long := append([]byte(nil), line...)
-			for err == bufio.ErrBufferFull {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
-		}
-		if len(line) > 0 {
-			p.parseLine(line)
-		}
-		if err == io.EOF {
-			return p, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading protocols: %w", err)
-		}
+	if err := eachLine(r, p.parseLine); err != nil {
+		return nil, fmt.Errorf("reading protocols: %w", err)
 	}
+	return p, nil
 }
 
 func (p *Protocols) parseLine(line []byte) {
-	if i := bytes.IndexByte(line, 0); i >= 0 {
-		line = line[:i]
-	}
-	for len(line) > 0 && isSpace(line[0]) {
-		line = line[1:]
-	}
-	if i := bytes.IndexAny(line, "#\n"); i >= 0 {
-		line = line[:i]
-	}
-	if len(line) == 0 {
+	name, line, ok := splitEntry(line)
+	if !ok {
 		return
 	}
-	i := 0
-	for i < len(line) && !isSpace(line[i]) {
-		i++
-	}
-	name := line[:i]
-	for i < len(line) && isSpace(line[i]) {
-		i++
-	}
-	line = line[i:]
 	v, n := strtoul10(line)
 	if n == 0 || (n < len(line) && !isSpace(line[n])) {
 		return

@@ -68,11 +68,19 @@ func EphemeralRange() (lo, hi int) {
 // that do not parse are skipped; for each (port, proto) the first line wins.
 func ParseServices(r io.Reader) (*Services, error) {
 	s := &Services{byProto: make(map[string]map[uint16]string), byPort: make(map[uint16]string), EphemeralMin: 0, EphemeralMax: -1}
+	if err := eachLine(r, s.parseLine); err != nil {
+		return nil, fmt.Errorf("reading services: %w", err)
+	}
+	return s, nil
+}
+
+// eachLine calls fn with every line of r, its newline included, however
+// long.
+func eachLine(r io.Reader, fn func(line []byte)) error {
 	br := bufio.NewReader(r)
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			// A very long line: gather it whole.
 			long := append([]byte(nil), line...)
 			for err == bufio.ErrBufferFull {
 				line, err = br.ReadSlice('\n')
@@ -81,24 +89,22 @@ func ParseServices(r io.Reader) (*Services, error) {
 			line = long
 		}
 		if len(line) > 0 {
-			s.parseLine(line)
+			fn(line)
 		}
 		if err == io.EOF {
-			return s, nil
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading services: %w", err)
+			return err
 		}
 	}
 }
 
-// isSpace is C's isspace in the C locale.
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
-}
-
-func (s *Services) parseLine(line []byte) {
-	// The C string ends at a NUL; the comment and the newline end the line.
+// splitEntry reads a services(5) or protocols(5) line as glibc does: the
+// C string ends at a NUL, '#' starts a comment, and the entry is a name
+// up to whitespace, then (the whitespace swallowed) the rest. ok is false
+// for a line with no entry.
+func splitEntry(line []byte) (name, rest []byte, ok bool) {
 	if i := bytes.IndexByte(line, 0); i >= 0 {
 		line = line[:i]
 	}
@@ -109,18 +115,29 @@ func (s *Services) parseLine(line []byte) {
 		line = line[:i]
 	}
 	if len(line) == 0 {
-		return
+		return nil, nil, false
 	}
-	// Name: up to whitespace, then swallow the whitespace.
 	i := 0
 	for i < len(line) && !isSpace(line[i]) {
 		i++
 	}
-	name := line[:i]
+	name = line[:i]
 	for i < len(line) && isSpace(line[i]) {
 		i++
 	}
-	line = line[i:]
+	return name, line[i:], true
+}
+
+// isSpace is C's isspace in the C locale.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+func (s *Services) parseLine(line []byte) {
+	name, line, ok := splitEntry(line)
+	if !ok {
+		return
+	}
 	// Port: strtoul(line, &end, 10).
 	port, n := strtoul10(line)
 	if n == 0 {
@@ -134,7 +151,7 @@ func (s *Services) parseLine(line []byte) {
 		return
 	}
 	// Protocol: up to whitespace.
-	i = 0
+	i := 0
 	for i < len(line) && !isSpace(line[i]) {
 		i++
 	}
