@@ -16,7 +16,7 @@ total=$(ip netns exec "$ns" ss -Htan | wc -l)
 timeit() { local s e; s=$(date +%s%N); ip netns exec "$ns" "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }
 
 printf '%d TCP sockets in %d processes, %d runs each, alternating; times in ms (median)\n' "$total" "$farm_procs" "$runs"
-printf '%-28s %10s %10s %8s\n' "command" "ss" "sstrace" "ratio"
+printf '%-40s %10s %10s %8s\n' "command" "ss" "sstrace" "ratio"
 for args in "-tan" "-tanp" "-tani" "-tanep" "-tan sport = :1024 or dport gt :40000" "-s"; do
 	a=(); b=()
 	for ((r = 0; r < runs; r++)); do
@@ -26,5 +26,5 @@ for args in "-tan" "-tanp" "-tani" "-tanep" "-tan sport = :1024 or dport gt :400
 		b+=("$(timeit "$sstrace" $args)")
 	done
 	ma=$(printf '%s\n' "${a[@]}" | median); mb=$(printf '%s\n' "${b[@]}" | median)
-	awk -v c="$args" -v a="$ma" -v b="$mb" 'BEGIN { printf "%-28s %10.1f %10.1f %7.2fx\n", c, a/1000, b/1000, b/a }'
+	awk -v c="$args" -v a="$ma" -v b="$mb" 'BEGIN { printf "%-40s %10.1f %10.1f %7.2fx\n", c, a/1000, b/1000, b/a }'
 done
