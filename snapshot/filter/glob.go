@@ -249,30 +249,16 @@ func bracket(p string, start int, n byte) (matched bool, next int, literal bool)
 		case c == 0:
 			return false, 0, true
 		case c == '[' && at(p, i) == '.':
-			// A collating symbol: in the C locale only [.x.] of a
-			// single character.
-			startp := i
-			j := i
-			for {
-				j++
-				cc := at(p, j)
-				if cc == '.' && at(p, j+1) == ']' {
-					j += 2
-					break
-				}
-				if cc == 0 {
-					return false, 0, false
-				}
-			}
-			if j-startp != 4 {
+			sym, j, ok := collatingSymbol(p, i)
+			if !ok {
 				return false, 0, false
 			}
 			i = j
 			isRange = at(p, i) == '-' && at(p, i+1) != 0
-			if !isRange && n == p[startp+1] {
+			if !isRange && n == sym {
 				goto matched
 			}
-			cold = p[startp+1]
+			cold = sym
 			c = at(p, i)
 			i++
 		case c == '[' && at(p, i) == '=' && at(p, i+1) != 0 && at(p, i+2) == '=' && at(p, i+3) == ']':
@@ -300,24 +286,12 @@ func bracket(p string, start int, n byte) (matched bool, next int, literal bool)
 			cend := at(p, i)
 			i++
 			if cend == '[' && at(p, i) == '.' {
-				// A collating symbol ends the range: [.x.] only.
-				startp := i
-				j := i
-				for {
-					j++
-					cc := at(p, j)
-					if cc == '.' && at(p, j+1) == ']' {
-						j += 2
-						break
-					}
-					if cc == 0 {
-						return false, 0, false
-					}
-				}
-				if j-startp != 4 {
+				// A collating symbol ends the range.
+				sym, j, ok := collatingSymbol(p, i)
+				if !ok {
 					return false, 0, false
 				}
-				cend = p[startp+1]
+				cend = sym
 				i = j
 			} else {
 				if cend == '\\' {
@@ -410,4 +384,27 @@ matched:
 		return false, 0, false
 	}
 	return true, i, false
+}
+
+// collatingSymbol reads the collating symbol whose '.' is at p[i] (its '['
+// just before): in the C locale only [.x.] of a single character. It
+// returns the character and the index just past the closing "].". ok is
+// false for an unterminated or longer symbol, which fails the match.
+func collatingSymbol(p string, i int) (sym byte, next int, ok bool) {
+	j := i
+	for {
+		j++
+		cc := at(p, j)
+		if cc == '.' && at(p, j+1) == ']' {
+			j += 2
+			break
+		}
+		if cc == 0 {
+			return 0, 0, false
+		}
+	}
+	if j-i != 4 {
+		return 0, 0, false
+	}
+	return p[i+1], j, true
 }
