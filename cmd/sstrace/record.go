@@ -471,3 +471,16 @@ func checkTraceRecord(r *traceRecord) error {
 	}
 	return nil
 }
+
+// RecordLine writes one event or lost record already encoded as its line
+// (with its '\n'): trace encodes each record once for its output and the
+// recording. lost is a lost record's count, 0 for an event.
+func (rw *recordWriter) RecordLine(line []byte, lost uint64) error {
+	if lost > 0 {
+		rw.lost += lost
+	} else {
+		rw.events++
+	}
+	_, err := rw.w.Write(line)
+	return err
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -203,7 +202,8 @@ func newTraceClock() traceClock {
 
 func (c traceClock) wall(ts uint64) time.Time { return c.boot.Add(time.Duration(ts)) }
 
-// traceOwner is who a socket belongs to, and how that is known.
+// traceOwner is who a socket belongs to, and how that is known, as a
+// recording says (timeline).
 type traceOwner struct {
 	PID  uint32
 	Comm string
@@ -219,7 +219,7 @@ const (
 
 // sockMemo is what trace remembers of a socket between its events.
 type sockMemo struct {
-	owner     traceOwner
+	owner     sockOwner
 	netns     uint32
 	local     netip.AddrPort
 	peer      netip.AddrPort
@@ -236,7 +236,7 @@ type listenKey struct {
 type listenerInfo struct {
 	cookie uint64
 	addr   netip.Addr
-	owner  traceOwner
+	owner  sockOwner
 }
 
 // traceMemoLimit bounds the sockets remembered: past it, those already
@@ -251,14 +251,14 @@ const traceMemoLimit = 1 << 20
 type attributor struct {
 	socks     map[uint64]*sockMemo
 	listeners map[listenKey][]listenerInfo
-	inventory map[uint64]traceOwner
+	inventory map[uint64]sockOwner
 }
 
 func newAttributor() *attributor {
 	return &attributor{
 		socks:     map[uint64]*sockMemo{},
 		listeners: map[listenKey][]listenerInfo{},
-		inventory: map[uint64]traceOwner{},
+		inventory: map[uint64]sockOwner{},
 	}
 }
 
@@ -270,13 +270,13 @@ func (a *attributor) addInventory(fds []tracer.FD) {
 			continue
 		}
 		if _, ok := a.inventory[f.Cookie]; !ok {
-			a.inventory[f.Cookie] = traceOwner{PID: f.PID, Comm: f.CommString(), From: ownerInventory}
+			a.inventory[f.Cookie] = sockOwner{PID: f.PID, Comm: f.Comm, From: ownerInventory}
 		}
 	}
 }
 
 // addListener records a listening socket.
-func (a *attributor) addListener(netns uint32, cookie uint64, local netip.AddrPort, owner traceOwner) {
+func (a *attributor) addListener(netns uint32, cookie uint64, local netip.AddrPort, owner sockOwner) {
 	k := listenKey{netns, local.Port()}
 	l := a.listeners[k]
 	for i := range l {
@@ -307,7 +307,7 @@ func (a *attributor) dropListener(netns uint32, cookie uint64, port uint16) {
 // listenerOwner finds the owner of the listener a passive connection with
 // this local address came from: one bound to that address, else a
 // wildcard one.
-func (a *attributor) listenerOwner(netns uint32, local netip.AddrPort) (traceOwner, bool) {
+func (a *attributor) listenerOwner(netns uint32, local netip.AddrPort) (sockOwner, bool) {
 	l := a.listeners[listenKey{netns, local.Port()}]
 	addr := local.Addr().Unmap()
 	var wild *listenerInfo
@@ -323,20 +323,20 @@ func (a *attributor) listenerOwner(netns uint32, local netip.AddrPort) (traceOwn
 	if wild != nil {
 		return wild.owner, true
 	}
-	return traceOwner{}, false
+	return sockOwner{}, false
 }
 
 func addrKnown(ap netip.AddrPort) bool {
 	return ap.IsValid() && (ap.Port() != 0 || !ap.Addr().IsUnspecified())
 }
 
-func currentOwner(ev *tracer.Event) traceOwner {
-	return traceOwner{PID: ev.CurPID, Comm: ev.CommString(), From: ownerSyscall}
+func currentOwner(ev *tracer.Event) sockOwner {
+	return sockOwner{PID: ev.CurPID, Comm: ev.Comm, From: ownerSyscall}
 }
 
 // apply attributes ev and completes it from the socket's history. It
 // returns the owner (PID 0 when unknown).
-func (a *attributor) apply(ev *tracer.Event) traceOwner {
+func (a *attributor) apply(ev *tracer.Event) sockOwner {
 	var m *sockMemo
 	if ev.Cookie != 0 {
 		m = a.socks[ev.Cookie]
@@ -367,7 +367,7 @@ func (a *attributor) apply(ev *tracer.Event) traceOwner {
 	}
 	// Other kinds may carry other addresses (a listener's SYN-ACK
 	// retransmits carry their request's).
-	if _, ok := traceKindRecord[ev.Kind]; ok {
+	if traceKindRecord(ev.Kind) != "" {
 		if addrKnown(ev.Local) {
 			m.local = ev.Local
 		}
@@ -378,7 +378,7 @@ func (a *attributor) apply(ev *tracer.Event) traceOwner {
 		m.local = ev.Local // the port a connecting socket got
 	}
 
-	var owner traceOwner
+	var owner sockOwner
 	switch {
 	case ev.OwnerKnown:
 		// The process that made or accepted it, as BPF kept it (follow
@@ -387,7 +387,7 @@ func (a *attributor) apply(ev *tracer.Event) traceOwner {
 		if ev.OwnerFromEvents {
 			from = ownerSyscall
 		}
-		owner = traceOwner{PID: ev.PID, Comm: ev.CommString(), From: from}
+		owner = sockOwner{PID: ev.PID, Comm: ev.Comm, From: from}
 		m.owner, m.child = owner, false
 	case ev.Kind == tracer.KindBirth || ev.Kind == tracer.KindAccept:
 		// In the syscall that made or took the socket.
@@ -405,7 +405,7 @@ func (a *attributor) apply(ev *tracer.Event) traceOwner {
 		// with anyone on the CPU.
 		m.child = true
 		if lo, ok := a.listenerOwner(ev.NetNS, ev.Local); ok {
-			owner = traceOwner{PID: lo.PID, Comm: lo.Comm, From: ownerListener}
+			owner = sockOwner{PID: lo.PID, Comm: lo.Comm, From: ownerListener}
 			m.owner = owner
 		}
 	case ev.Kind == tracer.KindState && ev.OldState == snapshot.StateClose &&
@@ -461,121 +461,37 @@ func (a *attributor) sweep() {
 	}
 }
 
-// traceNetid names the socket's table as ss does.
-func traceNetid(family uint16, typ uint8, protocol uint16) string {
-	if typ == unix.SOCK_RAW {
-		return "raw"
+// traceKindRecord is the record type of one of the six event kinds trace
+// knows; "" for another.
+func traceKindRecord(k tracer.Kind) string {
+	switch k {
+	case tracer.KindBirth:
+		return recBirth
+	case tracer.KindAccept:
+		return recAccept
+	case tracer.KindState:
+		return recState
+	case tracer.KindRelease:
+		return recRelease
+	case tracer.KindDestroy:
+		return recDestroy
+	case tracer.KindReset:
+		return recReset
 	}
-	switch protocol {
-	case traceProtoTCP:
-		return "tcp"
-	case traceProtoUDP:
-		return "udp"
-	case traceProtoMPTCP:
-		return "mptcp"
-	case unix.IPPROTO_UDPLITE:
-		return "udplite"
-	case unix.IPPROTO_SCTP:
-		return "sctp"
-	case unix.IPPROTO_DCCP:
-		return "dccp"
-	case unix.IPPROTO_ICMP:
-		return "icmp"
-	case unix.IPPROTO_ICMPV6:
-		return "icmp6"
-	}
-	return "proto-" + strconv.Itoa(int(protocol))
-}
-
-func traceSockType(typ uint8) string {
-	switch typ {
-	case unix.SOCK_STREAM:
-		return "stream"
-	case unix.SOCK_DGRAM:
-		return "dgram"
-	case unix.SOCK_RAW:
-		return "raw"
-	case unix.SOCK_SEQPACKET:
-		return "seqpacket"
-	}
-	return "type-" + strconv.Itoa(int(typ))
-}
-
-func traceEndpointOf(ap netip.AddrPort) *traceEndpoint {
-	if !ap.IsValid() {
-		return nil
-	}
-	return &traceEndpoint{Addr: ap.Addr().String(), Port: ap.Port()}
-}
-
-var traceKindRecord = map[tracer.Kind]string{
-	tracer.KindBirth: recBirth, tracer.KindAccept: recAccept, tracer.KindState: recState,
-	tracer.KindRelease: recRelease, tracer.KindDestroy: recDestroy, tracer.KindReset: recReset,
+	return ""
 }
 
 // traceKindName is the record type of an event kind: other kinds than
 // the six trace knows (the tracer grows) go by the tracer's name for them;
 // "" for a kind without one.
 func traceKindName(k tracer.Kind) string {
-	if typ, ok := traceKindRecord[k]; ok {
+	if typ := traceKindRecord(k); typ != "" {
 		return typ
 	}
 	if typ := k.String(); isTraceEvent(typ) {
 		return typ
 	}
 	return ""
-}
-
-// makeRecord is the JSON record of an attributed event.
-func makeRecord(ev *tracer.Event, owner traceOwner, clk traceClock) traceRecord {
-	typ := traceKindName(ev.Kind)
-	cur := ev.CurPID
-	r := traceRecord{
-		Type:   typ,
-		Time:   clk.wall(ev.TS).Format(recTimeLayout),
-		TS:     ev.TS,
-		Cookie: ev.Cookie,
-		NetNS:  ev.NetNS,
-		CurPID: &cur,
-		Netid:  traceNetid(ev.Family, ev.Type, ev.Protocol),
-		Local:  traceEndpointOf(ev.Local),
-		Peer:   traceEndpointOf(ev.Peer),
-	}
-	if ev.Family == unix.AF_INET6 {
-		r.Family = "inet6"
-	} else {
-		r.Family = "inet"
-	}
-	if owner.PID != 0 {
-		r.PID, r.Comm, r.OwnerFrom = owner.PID, owner.Comm, owner.From
-	}
-	tcpLike := ev.Protocol == traceProtoTCP || ev.Protocol == traceProtoMPTCP
-	switch ev.Kind {
-	case tracer.KindBirth, tracer.KindAccept:
-		fd := ev.FD
-		r.FD, r.Inode, r.SockType = &fd, ev.Inode, traceSockType(ev.Type)
-		if tcpLike {
-			r.State = traceStateName(ev.NewState)
-		}
-	case tracer.KindState:
-		r.OldState, r.State = traceStateName(ev.OldState), traceStateName(ev.NewState)
-	default:
-		if tcpLike {
-			r.State = traceStateName(ev.NewState)
-		}
-		r.Exiting = ev.Exiting
-	}
-	if ev.Since != 0 && ev.Since <= ev.TS {
-		r.SinceNS = ev.Since
-		d := ev.TS - ev.Since
-		switch ev.Kind {
-		case tracer.KindState:
-			r.OldStateNS = &d
-		case tracer.KindRelease, tracer.KindDestroy, tracer.KindReset:
-			r.StateNS = &d
-		}
-	}
-	return r
 }
 
 // traceDur prints a duration for people: ms with µs below a second.
@@ -636,76 +552,6 @@ func traceSeconds(ns uint64) string {
 	return fmt.Sprintf("%d.%06d", ns/1e9, ns%1e9/1e3)
 }
 
-// traceWhat is an event's last column.
-func traceWhat(r *traceRecord) string {
-	var b strings.Builder
-	switch r.Type {
-	case recBirth, recAccept:
-		if r.Type == recBirth {
-			b.WriteString("born")
-		} else {
-			b.WriteString("accepted")
-		}
-		if r.FD != nil {
-			fmt.Fprintf(&b, " fd %d", *r.FD)
-		}
-		if r.Type == recAccept && r.State != "" {
-			b.WriteString(" in " + r.State)
-		}
-	case recState:
-		b.WriteString(r.OldState + " → " + r.State)
-		if r.OldStateNS != nil {
-			fmt.Fprintf(&b, "  (%s %s)", r.OldState, traceDur(*r.OldStateNS))
-		}
-	case recRelease, recDestroy, recReset:
-		switch r.Type {
-		case recRelease:
-			b.WriteString("fd closed")
-		case recDestroy:
-			b.WriteString("destroyed")
-		default:
-			b.WriteString("reset received")
-		}
-		if r.State != "" {
-			b.WriteString(" in " + r.State)
-			if r.StateNS != nil {
-				fmt.Fprintf(&b, "  (%s %s)", r.State, traceDur(*r.StateNS))
-			}
-		}
-		if r.Exiting {
-			b.WriteString(" (owner exiting)")
-		}
-	default:
-		b.WriteString(r.Type)
-		if r.State != "" {
-			b.WriteString(" in " + r.State)
-		}
-	}
-	return b.String()
-}
-
-// traceLine is an event's text line (no newline). Fixed columns: time,
-// [netns,] owner, netid, local → peer, what happened.
-func traceLine(r *traceRecord, when string, showNetns bool) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-11s ", when)
-	if showNetns {
-		ns := "-"
-		if r.NetNS != 0 {
-			ns = strconv.FormatUint(uint64(r.NetNS), 10)
-		}
-		fmt.Fprintf(&b, "%-10s ", ns)
-	}
-	fmt.Fprintf(&b, "%-22s %-5s %21s → %-21s %s", traceOwnerText(r.PID, r.Comm), r.Netid,
-		traceAddr(r.Local), traceAddr(r.Peer), traceWhat(r))
-	return b.String()
-}
-
-// traceLostLine reports lost events inline.
-func traceLostLine(n uint64, since time.Time) string {
-	return fmt.Sprintf("-- lost %d events (ring buffer full) since %s --", n, since.Format("15:04:05.000000"))
-}
-
 // traceSession is one running trace.
 type traceSession struct {
 	o         *traceOptions
@@ -714,12 +560,12 @@ type traceSession struct {
 	attr      *attributor
 	clk       traceClock
 	start     uint64
+	enc       traceEncoder
+	line      []byte // the line being written, reused
 	out       *bufio.Writer
 	rec       *recordWriter
-	showNetns bool
 	drops     uint64
 	dropCheck time.Time
-	enc       *json.Encoder
 }
 
 func runTrace(ctx context.Context, stdout, stderr io.Writer, o *traceOptions, args []string) error {
@@ -746,11 +592,10 @@ func runTrace(ctx context.Context, stdout, stderr io.Writer, o *traceOptions, ar
 
 	s := &traceSession{
 		o: o, f: f, attr: newAttributor(), clk: newTraceClock(),
-		out: bufio.NewWriterSize(stdout, 64<<10), showNetns: o.netns == "",
+		out: bufio.NewWriterSize(stdout, 64<<10), line: make([]byte, 0, 1024),
 	}
-	s.enc = json.NewEncoder(s.out)
-	s.enc.SetEscapeHTML(false)
 	s.start = monoNow()
+	s.enc = traceEncoder{clk: s.clk, start: s.start, absolute: o.absolute, showNetns: o.netns == ""}
 	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie}))
 	if err != nil {
 		return fmt.Errorf("trace: %w", err)
@@ -895,20 +740,29 @@ func (s *traceSession) handle(ev *tracer.Event) error {
 	if !s.f.match(ev) {
 		return nil
 	}
-	r := makeRecord(ev, owner, s.clk)
-	if s.rec != nil {
-		if err := s.rec.Record(&r); err != nil {
-			return fmt.Errorf("trace: writing %s: %w", s.o.record, err)
+	if s.o.json || s.rec != nil {
+		s.line = s.enc.appendJSON(s.line[:0], ev, &owner)
+		if s.rec != nil {
+			if err := s.rec.RecordLine(s.line, 0); err != nil {
+				return fmt.Errorf("trace: writing %s: %w", s.o.record, err)
+			}
 		}
 	}
-	if s.o.json {
-		if err := s.enc.Encode(&r); err != nil {
-			return fmt.Errorf("trace: writing output: %w", err)
-		}
-		return nil
+	if !s.o.json {
+		s.line = s.enc.appendText(s.line[:0], ev, &owner)
 	}
-	s.out.WriteString(traceLine(&r, traceWhen(s.o.absolute, s.clk, ev.TS, s.start), s.showNetns))
-	s.out.WriteByte('\n')
+	return s.write()
+}
+
+// write puts s.line out, through the buffered writer: it writes when
+// full, and the read loop flushes it whenever the ring has nothing more
+// ready (see loop), so lines are never held back from a reader for long.
+// As before the encoder was ours: -j stops at the first error writing,
+// text lines leave it to the next flush.
+func (s *traceSession) write() error {
+	if _, err := s.out.Write(s.line); err != nil && s.o.json {
+		return fmt.Errorf("trace: writing output: %w", err)
+	}
 	return nil
 }
 
@@ -926,21 +780,18 @@ func (s *traceSession) checkDrops() error {
 	}
 	lost := n - s.drops
 	s.drops = n
-	r := traceRecord{Type: recLost, Time: now.Format(recTimeLayout), Lost: lost, Since: since.Format(recTimeLayout)}
-	if s.rec != nil {
-		if err := s.rec.Record(&r); err != nil {
-			return fmt.Errorf("trace: writing %s: %w", s.o.record, err)
+	if s.o.json || s.rec != nil {
+		s.line = appendLostJSON(s.line[:0], lost, now, since)
+		if s.rec != nil {
+			if err := s.rec.RecordLine(s.line, lost); err != nil {
+				return fmt.Errorf("trace: writing %s: %w", s.o.record, err)
+			}
 		}
 	}
-	if s.o.json {
-		if err := s.enc.Encode(&r); err != nil {
-			return fmt.Errorf("trace: writing output: %w", err)
-		}
-		return nil
+	if !s.o.json {
+		s.line = appendLostText(s.line[:0], lost, since)
 	}
-	s.out.WriteString(traceLostLine(lost, since))
-	s.out.WriteByte('\n')
-	return nil
+	return s.write()
 }
 
 // loadInventory learns who holds the sockets that existed before the
@@ -993,7 +844,7 @@ func (s *traceSession) loadInventory(netnsCookie uint64) error {
 				continue
 			}
 			s.attr.addListener(ns, f.Cookie, socks[i].Local,
-				traceOwner{PID: f.PID, Comm: f.CommString(), From: ownerInventory})
+				sockOwner{PID: f.PID, Comm: f.Comm, From: ownerInventory})
 		}
 	}
 	return errors.Join(errs...)

@@ -918,47 +918,52 @@ func TestTraceFilterMatch(t *testing.T) {
 
 func TestTraceLineFormat(t *testing.T) {
 	clk := traceClock{boot: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)}
+	e := traceEncoder{clk: clk, start: 2_000_000_333}
 	ev := tracer.Event{Kind: tracer.KindState, TS: 2_000_123_456, Since: 2_000_036_000, Cookie: 7, NetNS: 4026531840,
 		PID: 12345, CurPID: 999, Comm: comm("curl"), OwnerKnown: true, Family: unix.AF_INET, Protocol: 6, Type: unix.SOCK_STREAM,
 		OldState: 2, NewState: 1, Local: ap("127.0.0.1:43210"), Peer: ap("127.0.0.1:80")}
-	r := makeRecord(&ev, traceOwner{PID: 12345, Comm: "curl", From: ownerBPF}, clk)
-	got := traceLine(&r, traceWhen(false, clk, ev.TS, 2_000_000_333), false)
-	want := "+0.000123   12345/curl             tcp         127.0.0.1:43210 → 127.0.0.1:80          SYN-SENT → ESTABLISHED  (SYN-SENT 0.087ms)"
+	owner := sockOwner{PID: 12345, Comm: comm("curl"), From: ownerBPF}
+	got := string(e.appendText(nil, &ev, &owner))
+	want := "+0.000123   12345/curl             tcp         127.0.0.1:43210 → 127.0.0.1:80          SYN-SENT → ESTABLISHED  (SYN-SENT 0.087ms)\n"
 	if got != want {
 		t.Errorf("line\n got %q\nwant %q", got, want)
 	}
 	if w := traceWhen(true, clk, ev.TS, 0); w != "2025-03-04T05:06:09.000123Z" {
 		t.Errorf("-T time %q", w)
 	}
-	b, err := json.Marshal(&r)
-	if err != nil {
-		t.Fatal(err)
+	eT := e
+	eT.absolute = true
+	if got := string(eT.appendText(nil, &ev, &owner)); !strings.HasPrefix(got, "2025-03-04T05:06:09.000123Z 12345/curl ") {
+		t.Errorf("-T line %q", got)
 	}
-	wantJSON := `{"type":"state","time":"2025-03-04T05:06:09.000123Z","ts_ns":2000123456,"cookie":7,"netns":4026531840,"pid":12345,"comm":"curl","owner_from":"bpf","cur_pid":999,"netid":"tcp","family":"inet","local":{"addr":"127.0.0.1","port":43210},"peer":{"addr":"127.0.0.1","port":80},"old_state":"SYN-SENT","state":"ESTABLISHED","since_ns":2000036000,"old_state_ns":87456}`
-	if string(b) != wantJSON {
-		t.Errorf("JSON\n got %s\nwant %s", b, wantJSON)
+	wantJSON := `{"type":"state","time":"2025-03-04T05:06:09.000123Z","ts_ns":2000123456,"cookie":7,"netns":4026531840,"pid":12345,"comm":"curl","owner_from":"bpf","cur_pid":999,"netid":"tcp","family":"inet","local":{"addr":"127.0.0.1","port":43210},"peer":{"addr":"127.0.0.1","port":80},"old_state":"SYN-SENT","state":"ESTABLISHED","since_ns":2000036000,"old_state_ns":87456}` + "\n"
+	if got := string(e.appendJSON(nil, &ev, &owner)); got != wantJSON {
+		t.Errorf("JSON\n got %s\nwant %s", got, wantJSON)
 	}
 	// Unknown owner, netns column, IPv6, a birth.
 	birth := tracer.Event{Kind: tracer.KindBirth, TS: 5e9, CurPID: 1, FD: 3, Family: unix.AF_INET6, Protocol: 6,
 		Type: unix.SOCK_STREAM, NewState: 7, Local: ap("[::]:0"), Peer: ap("[::]:0")}
-	r = makeRecord(&birth, traceOwner{}, clk)
-	got = traceLine(&r, traceWhen(false, clk, birth.TS, 0), true)
-	want = "+5.000000   -          -                      tcp                       * → *                     born fd 3"
+	e.start, e.showNetns = 0, true
+	got = string(e.appendText(nil, &birth, &sockOwner{}))
+	want = "+5.000000   -          -                      tcp                       * → *                     born fd 3\n"
 	if got != want {
 		t.Errorf("line\n got %q\nwant %q", got, want)
 	}
 	st := tracer.Event{Kind: tracer.KindState, Family: unix.AF_INET6, Protocol: 6, OldState: 1, NewState: 4,
 		Local: ap("[2001:db8::1]:443"), Peer: ap("[2001:db8::2]:50000")}
-	r = makeRecord(&st, traceOwner{}, clk)
-	if got := traceLine(&r, "+0.000000", false); !regexp.MustCompile(`^\+0\.000000 +- +tcp +\[2001:db8::1\]:443 → \[2001:db8::2\]:50000 +ESTABLISHED → FIN-WAIT-1$`).MatchString(got) {
+	e.showNetns = false
+	if got := string(e.appendText(nil, &st, &sockOwner{})); !regexp.MustCompile(`^\+0\.000000 +- +tcp +\[2001:db8::1\]:443 → \[2001:db8::2\]:50000 +ESTABLISHED → FIN-WAIT-1\n$`).MatchString(got) {
 		t.Errorf("IPv6 line %q", got)
 	}
-	if got, want := traceLostLine(12, time.Date(2025, 1, 1, 13, 4, 5, 123456789, time.Local)), "-- lost 12 events (ring buffer full) since 13:04:05.123456 --"; got != want {
+	if got, want := string(appendLostText(nil, 12, time.Date(2025, 1, 1, 13, 4, 5, 123456789, time.Local))), "-- lost 12 events (ring buffer full) since 13:04:05.123456 --\n"; got != want {
 		t.Errorf("lost line %q, want %q", got, want)
 	}
 	for ns, want := range map[uint64]string{87_456: "0.087ms", 12_345_678: "12.346ms", 1_500_000_000: "1.500s", 125_000_000_000: "2m5s"} {
 		if got := traceDur(ns); got != want {
 			t.Errorf("traceDur(%d) = %q, want %q", ns, got, want)
+		}
+		if got := string(appendTraceDur(nil, ns)); got != want {
+			t.Errorf("appendTraceDur(%d) = %q, want %q", ns, got, want)
 		}
 	}
 }
@@ -976,7 +981,8 @@ func TestTraceClock(t *testing.T) {
 }
 
 // The cost of one event from the ring to a printed line: attribution,
-// filter, record, and the line or the JSON object.
+// filter, and the line or the JSON object (legacy-*: the same through
+// makeRecord and encoding/json or fmt, as trace did before traceEncoder).
 func BenchmarkTraceEvent(b *testing.B) {
 	clk := traceClock{boot: time.Now()}
 	f, err := parseTraceFilter(&traceOptions{}, []string{"sport", ">", ":1000"})
@@ -986,24 +992,36 @@ func BenchmarkTraceEvent(b *testing.B) {
 	ev := tracer.Event{Kind: tracer.KindState, TS: 2e9, Since: 1e9, Cookie: 7, NetNS: 4026531840, PID: 12345, CurPID: 999,
 		Comm: comm("curl"), OwnerKnown: true, Family: unix.AF_INET, Protocol: 6, Type: unix.SOCK_STREAM,
 		OldState: 2, NewState: 1, Local: ap("127.0.0.1:43210"), Peer: ap("127.0.0.1:80")}
-	for _, mode := range []string{"text", "json"} {
+	for _, mode := range []string{"text", "json", "legacy-text", "legacy-json"} {
 		b.Run(mode, func(b *testing.B) {
 			a := newAttributor()
 			w := bufio.NewWriter(io.Discard)
 			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false)
+			te := traceEncoder{clk: clk, showNetns: true}
+			line := make([]byte, 0, 1024)
 			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
+			for i := 0; b.Loop(); i++ {
 				e := ev
 				e.Cookie = uint64(i % 4096)
 				owner := a.apply(&e)
 				if !f.match(&e) {
 					b.Fatal("no match")
 				}
-				r := makeRecord(&e, owner, clk)
-				if mode == "json" {
-					enc.Encode(&r)
-				} else {
+				switch mode {
+				case "text":
+					line = te.appendText(line[:0], &e, &owner)
+					w.Write(line)
+				case "json":
+					line = te.appendJSON(line[:0], &e, &owner)
+					w.Write(line)
+				case "legacy-text":
+					r := makeRecord(&e, legacyOwner(&owner), clk)
 					w.WriteString(traceLine(&r, traceWhen(false, clk, e.TS, 0), true))
+					w.WriteByte('\n')
+				case "legacy-json":
+					r := makeRecord(&e, legacyOwner(&owner), clk)
+					enc.Encode(&r)
 				}
 			}
 		})
