@@ -22,6 +22,9 @@ type attribution struct {
 	// Forgotten counts entries dropped because the table reached
 	// maxAttributed (deaths lost with ring drops leave entries behind).
 	Forgotten uint64
+	// free: entries of sockets gone, for the next ones (on a churning
+	// host, thousands a second).
+	free []*sockMeta
 }
 
 type sockMeta struct {
@@ -36,6 +39,9 @@ type sockMeta struct {
 // maxAttributed bounds the table: well above the live sockets of a busy
 // host, and a few tens of MiB at most.
 const maxAttributed = 1 << 20
+
+// maxFree bounds the entries kept for reuse.
+const maxFree = 1024
 
 func newAttribution() *attribution {
 	return &attribution{socks: make(map[uint64]*sockMeta)}
@@ -91,6 +97,9 @@ func (a *attribution) apply(ev *Event) {
 		m.last = ev.TS
 	case ev.Kind == KindDestroy, ev.Kind == KindRelease && ev.Protocol != ipprotoTCP:
 		delete(a.socks, ev.Cookie)
+		if len(a.free) < maxFree {
+			a.free = append(a.free, m)
+		}
 	}
 }
 
@@ -105,7 +114,13 @@ func (a *attribution) add(cookie uint64) *sockMeta {
 		a.Forgotten += uint64(len(a.socks))
 		clear(a.socks)
 	}
-	m := &sockMeta{}
+	var m *sockMeta
+	if n := len(a.free); n > 0 {
+		m, a.free = a.free[n-1], a.free[:n-1]
+		*m = sockMeta{}
+	} else {
+		m = &sockMeta{}
+	}
 	a.socks[cookie] = m
 	return m
 }

@@ -104,3 +104,24 @@ func TestAttributionBounded(t *testing.T) {
 		t.Errorf("%d entries, %d forgotten", len(a.socks), a.Forgotten)
 	}
 }
+
+// The cost of attribution per event of a socket()+close() churn: a birth,
+// then its death reported once (a Dying release, unfolded).
+func BenchmarkAttribution(b *testing.B) {
+	a := newAttribution()
+	any4 := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	b.ReportAllocs()
+	var cookie uint64
+	for b.Loop() {
+		cookie++
+		birth := Event{Kind: KindBirth, TS: cookie * 10, Cookie: cookie, PID: 42, Comm: comm("churn"), Protocol: ipprotoTCP, Local: any4}
+		a.apply(&birth)
+		rel := Event{Kind: KindRelease, TS: cookie*10 + 5, Cookie: cookie, PID: 42, Protocol: ipprotoTCP, NewState: 7, Dying: true, Local: any4}
+		a.apply(&rel)
+		var destroy Event
+		if Unfold(&rel, &destroy) {
+			a.unfolded(cookie)
+			a.apply(&destroy)
+		}
+	}
+}

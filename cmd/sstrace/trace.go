@@ -243,6 +243,9 @@ type listenerInfo struct {
 // released (whose destroy may have been lost) are forgotten.
 const traceMemoLimit = 1 << 20
 
+// traceMemoFree bounds the memos kept for reuse.
+const traceMemoFree = 1024
+
 // attributor names each event's owner, from the kernel side's record when
 // it has one, else from what trace saw of the socket (its birth, accept,
 // connect or listen), its listener (a connection not yet accepted) or the
@@ -252,6 +255,11 @@ type attributor struct {
 	socks     map[uint64]*sockMemo
 	listeners map[listenKey][]listenerInfo
 	inventory map[uint64]sockOwner
+	// free: memos of sockets gone, for the next ones (a churning host
+	// makes and ends thousands a second); scratch: the memo of an event
+	// without a cookie, remembered nowhere.
+	free    []*sockMemo
+	scratch sockMemo
 }
 
 func newAttributor() *attributor {
@@ -344,11 +352,12 @@ func (a *attributor) apply(ev *tracer.Event) sockOwner {
 			if len(a.socks) >= traceMemoLimit {
 				a.sweep()
 			}
-			m = &sockMemo{}
+			m = a.newMemo()
 			a.socks[ev.Cookie] = m
 		}
 	} else {
-		m = &sockMemo{}
+		a.scratch = sockMemo{}
+		m = &a.scratch
 	}
 	// Complete the event, then remember what it tells.
 	if ev.NetNS == 0 {
@@ -441,11 +450,25 @@ func (a *attributor) apply(ev *tracer.Event) sockOwner {
 	return owner
 }
 
+func (a *attributor) newMemo() *sockMemo {
+	if n := len(a.free); n > 0 {
+		m := a.free[n-1]
+		a.free = a.free[:n-1]
+		return m
+	}
+	return &sockMemo{}
+}
+
+// forget ends a socket's memo; m must not be used after.
 func (a *attributor) forget(cookie uint64, m *sockMemo) {
 	if m.listening {
 		a.dropListener(m.netns, cookie, m.local.Port())
 	}
 	delete(a.socks, cookie)
+	if m != &a.scratch && len(a.free) < traceMemoFree {
+		*m = sockMemo{}
+		a.free = append(a.free, m)
+	}
 }
 
 // sweep forgets released sockets, then (if that was not enough) all.
