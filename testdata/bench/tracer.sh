@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# What the tracer costs a churning workload. Usage: tracer.sh SSTRACE [CHURN] [RUNS]
+# What the tracer costs a churning workload.
+# Usage: tracer.sh SSTRACE [CHURN] [RUNS] [BASELINE]
 #
 # Two workloads, each one process pinned to CPU 0 in a network namespace of
 # this script's own, CHURN iterations (default 100000):
 #   socket   testdata/bench/churn/churn.c: socket() + close()
 #   connect  testdata/bench/churn/connchurn.c: a loopback connection
 #            (connect, accept, close both)
-# each run bare, under `sstrace trace -j` and under `sstrace watch -tan`, both
-# limited to the namespace with --netns, alternating (bare trace watch, RUNS
-# times, default 5). It prints each setup's median throughput, the ratio to
-# bare, and what the tracer delivered:
-#   trace: its output goes to a cheap counter (awk) instead of /dev/null:
-#          events = its lines but the "lost" ones, lost = the sum of
-#          those lines' counts (trace reports losses inline).
+# each run bare, under `sstrace trace -j`, `sstrace trace` (text) and
+# `sstrace watch -tan`, all limited to the namespace with --netns,
+# alternating (bare trace-j trace watch, RUNS times, default 5); with
+# BASELINE (another sstrace binary, e.g. one built from main), its trace -j,
+# trace and watch run too, in the same rounds, for a before/after on the
+# same machine at the same time. It prints each setup's median throughput,
+# the ratio to bare, and what the tracer delivered:
+#   trace: its output goes to a file in /dev/shm (tmpfs: a memory copy,
+#          close to /dev/null, and no reader competing with the workload
+#          for the CPU), counted after the run: events = its lines but
+#          the "lost" ones, lost = the sum of those lines' counts (trace
+#          reports losses inline).
 #   watch: its blocks (non-terminal mode, one a second) go to grep, which
 #          keeps their "--- ... events E lost L resyncs R ---" lines: E
 #          (events applied to the overlay), L (the tracer's loss count) and R
@@ -34,8 +40,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 sstrace=$(realpath "$1")
 churn=${2:-100000}
 runs=${3:-5}
+baseline=
+[ -z "${4:-}" ] || baseline=$(realpath "$4")
 
 bench_setup tracer
+shm=$(mktemp -d /dev/shm/sstrace-bench.XXXXXX)
+trap 'rm -rf "$shm"; bench_cleanup' EXIT
 ip netns exec "$ns" sysctl -q -w net.ipv4.tcp_max_tw_buckets=0 net.ipv4.ip_local_port_range="1024 65535"
 gcc -O2 -o "$tmp/socket" "$here/churn/churn.c"
 gcc -O2 -o "$tmp/connect" "$here/churn/connchurn.c"
@@ -47,36 +57,36 @@ workload() { ip netns exec "$ns" "$tmp/$1" "$churn"; }
 # run_bare NAME: prints "OPS".
 run_bare() { workload "$1"; }
 
-# run_trace NAME: prints "OPS EVENTS LOST".
+# run_trace NAME SSTRACE json|text: prints "OPS EVENTS LOST".
 run_trace() {
-	local tpid cpid ops st=0
-	rm -f "$tmp/trace.out" "$tmp/trace.count" "$tmp/trace.err" # no readiness line of the last run
-	mkfifo "$tmp/trace.out"
-	awk 'index($0, "{\"type\":\"lost\"") == 1 { nl++; if (match($0, /"lost":[0-9]+/)) lost += substr($0, RSTART + 7, RLENGTH - 7) }
-		END { print NR - nl, lost + 0 }' <"$tmp/trace.out" >"$tmp/trace.count" &
-	cpid=$!
-	"$sstrace" trace -j --netns "$netns" >"$tmp/trace.out" 2>"$tmp/trace.err" &
+	local tpid ops st=0 json=()
+	[ "$3" = text ] || json=(-j)
+	rm -f "$tmp/trace.err" # no readiness line of the last run
+	"$2" trace "${json[@]}" --netns "$netns" >"$shm/trace.out" 2>"$tmp/trace.err" &
 	tpid=$!
 	wait_for "$tmp/trace.err" "tracing socket events" "$tpid"
 	ops=$(workload "$1")
 	stop "$tpid" || st=$?
-	wait "$cpid"
 	if [ "$st" -ne 0 ]; then
 		echo "sstrace trace exited with status $st:" >&2
 		cat "$tmp/trace.err" >&2
 		return 1
 	fi
-	echo "$ops $(cat "$tmp/trace.count")"
+	# Lost lines: {"type":"lost",...,"lost":N,...} or "-- lost N events ...".
+	echo "$ops $(awk 'index($0, "{\"type\":\"lost\"") == 1 { nl++; if (match($0, /"lost":[0-9]+/)) lost += substr($0, RSTART + 7, RLENGTH - 7); next }
+		index($0, "-- lost ") == 1 { nl++; lost += $3 }
+		END { print NR - nl, lost + 0 }' "$shm/trace.out")"
+	rm -f "$shm/trace.out"
 }
 
-# run_watch NAME: prints "OPS EVENTS LOST RESYNCS SETTLED".
+# run_watch NAME SSTRACE: prints "OPS EVENTS LOST RESYNCS SETTLED".
 run_watch() {
 	local wpid gpid ops st=0 n0 limit settled=0
 	rm -f "$tmp/watch.out" "$tmp/watch.blocks" "$tmp/watch.err"
 	mkfifo "$tmp/watch.out"
 	grep --line-buffered -F -- '--- ' <"$tmp/watch.out" >"$tmp/watch.blocks" &
 	gpid=$!
-	"$sstrace" watch -tan --netns "$netns" >"$tmp/watch.out" 2>"$tmp/watch.err" &
+	"$2" watch -tan --netns "$netns" >"$tmp/watch.out" 2>"$tmp/watch.err" &
 	wpid=$!
 	wait_for "$tmp/watch.err" "Ctrl-C to stop" "$wpid"
 	ops=$(workload "$1")
@@ -110,14 +120,30 @@ run_watch() {
 # col FILE N: column N of FILE's lines.
 col() { awk -v c="$2" '{print $c}' "$1"; }
 
+setups=(bare trace-j trace watch)
+[ -z "$baseline" ] || setups+=(base-trace-j base-trace base-watch)
+# run SETUP NAME: one run of the workload under SETUP.
+run() {
+	case $1 in
+	bare) run_bare "$2" ;;
+	trace-j) run_trace "$2" "$sstrace" json ;;
+	trace) run_trace "$2" "$sstrace" text ;;
+	watch) run_watch "$2" "$sstrace" ;;
+	base-trace-j) run_trace "$2" "$baseline" json ;;
+	base-trace) run_trace "$2" "$baseline" text ;;
+	base-watch) run_watch "$2" "$baseline" ;;
+	esac
+}
+
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-printf 'tracer cost: %d iterations a run, workload pinned to CPU 0, %d runs each, alternating bare/trace/watch; medians\n' "$churn" "$runs"
+printf 'tracer cost: %d iterations a run, workload pinned to CPU 0, %d runs each, alternating %s; medians\n' "$churn" "$runs" "${setups[*]}"
+[ -z "$baseline" ] || printf 'sstrace: %s, baseline (base-*): %s\n' "$sstrace" "$baseline"
 for w in socket connect; do
-	for s in bare trace watch; do : >"$tmp/res.$w.$s"; done
+	for s in "${setups[@]}"; do : >"$tmp/res.$w.$s"; done
 	for ((r = 0; r < runs; r++)); do
-		run_bare "$w" >>"$tmp/res.$w.bare"
-		run_trace "$w" >>"$tmp/res.$w.trace"
-		run_watch "$w" >>"$tmp/res.$w.watch"
+		for s in "${setups[@]}"; do
+			run "$s" "$w" >>"$tmp/res.$w.$s"
+		done
 	done
 done
 
@@ -127,35 +153,42 @@ for w in socket connect; do
 	socket) echo; echo "socket()+close() churn (churn.c)" ;;
 	connect) echo; echo "loopback connect/accept/close churn (connchurn.c)" ;;
 	esac
-	printf '%-12s %10s %7s %11s %9s %17s %8s  %s\n' "setup" "$(unit "$w")" "vs bare" "events/run" "per iter" "lost/run" "resyncs" "runs ($(unit "$w"))"
+	printf '%-15s %10s %7s %11s %9s %17s %8s  %s\n' "setup" "$(unit "$w")" "vs bare" "events/run" "per iter" "lost/run" "resyncs" "runs ($(unit "$w"))"
 	bare=$(col "$tmp/res.$w.bare" 1 | median)
-	for s in bare trace watch; do
+	for s in "${setups[@]}"; do
 		f=$tmp/res.$w.$s
 		ops=$(col "$f" 1 | median)
 		all=$(col "$f" 1 | paste -sd' ' -)
 		case $s in
 		bare) label="bare" ;;
-		trace) label="trace -j" ;;
+		trace-j) label="trace -j" ;;
+		trace) label="trace" ;;
 		watch) label="watch -tan" ;;
+		base-trace-j) label="base trace -j" ;;
+		base-trace) label="base trace" ;;
+		base-watch) label="base watch" ;;
 		esac
 		if [ "$s" = bare ]; then
-			printf '%-12s %10.0f %6.2fx %11s %9s %17s %8s  %s\n' "$label" "$ops" 1 - - - - "$all"
+			printf '%-15s %10.0f %6.2fx %11s %9s %17s %8s  %s\n' "$label" "$ops" 1 - - - - "$all"
 			continue
 		fi
 		ev=$(col "$f" 2 | median)
 		lost=$(col "$f" 3 | median)
 		lostmax=$(col "$f" 3 | sort -g | tail -n 1)
 		resyncs=-
-		[ "$s" = watch ] && resyncs=$(col "$f" 4 | median)
+		case $s in *watch) resyncs=$(col "$f" 4 | median) ;; esac
 		awk -v l="$label" -v o="$ops" -v b="$bare" -v e="$ev" -v n="$churn" -v lo="$lost" -v lm="$lostmax" -v rs="$resyncs" -v a="$all" \
-			'BEGIN { printf "%-12s %10.0f %6.2fx %11.0f %9.2f %17s %8s  %s\n", l, o, o/b, e, e/n, (lm > lo ? lo " (max " lm ")" : lo), rs, a }'
+			'BEGIN { printf "%-15s %10.0f %6.2fx %11.0f %9.2f %17s %8s  %s\n", l, o, o/b, e, e/n, (lm > lo ? lo " (max " lm ")" : lo), rs, a }'
 	done
 done
 echo
 echo "events/run: trace: lines written (inet events), watch: events applied to its overlay; per iter: events/run / iterations;"
 echo "lost/run: events the ring buffer had no room for, plus runs the kernel skipped (median; max when larger)"
 for w in socket connect; do
-	n=$(awk '$5 == 0' "$tmp/res.$w.watch" | wc -l)
-	[ "$n" -eq 0 ] || echo "$w under watch: $n of $runs runs still applying events 10 s after the workload (their events: a lower bound)"
+	for s in watch base-watch; do
+		[ -e "$tmp/res.$w.$s" ] || continue
+		n=$(awk '$5 == 0' "$tmp/res.$w.$s" | wc -l)
+		[ "$n" -eq 0 ] || echo "$w under $s: $n of $runs runs still applying events 10 s after the workload (their events: a lower bound)"
+	done
 done
 printf 'load average (1 5 15 min): %s before, %s after: other work on the machine skews these\n' "$load0" "$(cut -d' ' -f1-3 /proc/loadavg)"
