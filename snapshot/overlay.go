@@ -90,7 +90,7 @@ func NewOverlay(dump []Socket) *Overlay {
 			continue
 		}
 		e := &Entry{Socket: *s}
-		if s.Timer == timerTimeWait && s.Inode == 0 {
+		if IsMinisock(s) {
 			// A dumped minisocket: no event will name its cookie; it
 			// ends by time or by a new connection on its 4-tuple.
 			e.Minisock = true
@@ -400,6 +400,13 @@ func monotonicNow() uint64 {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return uint64(ts.Nano())
+}
+
+// IsMinisock says whether a dumped TCP row is a minisocket (TIME-WAIT, or
+// an orphan's FIN-WAIT-2): the timewait timer and no inode. The overlay
+// keeps those by 4-tuple: no event names their cookie.
+func IsMinisock(s *Socket) bool {
+	return s.Timer == timerTimeWait && s.Inode == 0
 }
 
 // IsRequestSock says whether a dumped row is a request minisocket (a SYN

@@ -42,7 +42,11 @@ func newWatchCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `watch shows ss's table, loaded once from sock_diag and then kept current. TCP
 sockets are kept by applying the tracer's socket events to the dump (it is
 re-dumped only after lost events, or with --resync to check it); the other
-tables are re-dumped every --interval (see Limits).
+tables are re-dumped every --interval (see Limits). The first frame does
+not wait for the tracer: it is a plain dump, printed while the tracer
+loads; the event-fed table is loaded from a dump of its own once the
+tracer is attached, and feeds the frames after it (stderr's "sstrace:
+watching ..." line says when).
 
 On a terminal the table is redrawn in place: new rows are marked +, changed
 rows ~, closed rows - (shown once), under a status line (events/s, lost
@@ -157,9 +161,16 @@ type watchSession struct {
 	tty         bool
 	width       int
 
-	// tr and live are nil when no TCP table is shown.
-	tr   *tracer.Tracer
-	live *snapshot.Live
+	// tr and live are nil when no TCP table is shown, and until the
+	// tracer has started (starting delivers them): TCP rows then come
+	// from a plain dump, as the listing's.
+	tr       *tracer.Tracer
+	live     *snapshot.Live
+	starting chan liveStart
+	// firstFrame is closed once the first frame is out: the overlay's
+	// dump waits for it rather than compete with the first frame's.
+	firstFrame chan struct{}
+	phases     startupPhases
 
 	prev        map[watchKey]string // the last frame's rows (terminal mode)
 	lastApplied uint64
@@ -234,24 +245,23 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 	if !hasTCP && o.resync > 0 {
 		return errors.New("watch: --resync checks the event-fed TCP table, and no TCP table is shown (the others are re-dumped every --interval)")
 	}
+	s.phases.on = os.Getenv("SSTRACE_DEBUG_STARTUP") == "1"
 	if hasTCP {
 		cookie, err := tracer.NetNSCookie(o.netns)
 		if err != nil {
 			return fmt.Errorf("watch: --netns: %w", err)
 		}
-		tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: cookie}))
-		if err != nil {
+		if err := tracer.CheckPrivileges(); err != nil {
 			return fmt.Errorf("watch: %w", err)
 		}
-		defer tr.Close()
-		s.tr = tr
-		if m := tr.MissingSummary(); m != "" {
-			fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", m)
-		}
-		s.live, err = snapshot.StartLive(tr, s.dumpTCP, nil)
-		if err != nil {
-			return fmt.Errorf("watch: %w", err)
-		}
+		// The tracer loads while the first frame is dumped and printed:
+		// that frame is the kernel's table as the listing shows it, and
+		// the overlay is built from a dump of its own, taken once the
+		// tracer is attached (see snapshot.StartLive).
+		s.starting, s.firstFrame = make(chan liveStart, 1), make(chan struct{})
+		startCtx, cancel := context.WithCancel(ctx)
+		go s.startLive(startCtx, o.tf.apply(tracer.Options{NetNSCookie: cookie}))
+		defer s.stopLive(cancel)
 	}
 	// A first re-dump fails early (on a --netns that cannot be entered,
 	// say), and learns whether the kernel still has DCCP.
@@ -259,13 +269,11 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 		return err
 	}
 	s.dumpedAt, s.lastTime = time.Now(), time.Now()
-	fmt.Fprintf(stderr, "sstrace: watching %s every %s; Ctrl-C to stop\n", s.describe(), o.interval)
+	if !hasTCP {
+		s.sayWatching()
+	}
 
 	var waitErr chan error
-	if s.live != nil {
-		waitErr = make(chan error, 1)
-		go func() { waitErr <- s.live.Wait() }()
-	}
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
 	var resync <-chan time.Time
@@ -277,24 +285,136 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 	if err := s.frame(); err != nil {
 		return err
 	}
+	s.phases.mark("first frame written")
+	if s.firstFrame != nil {
+		close(s.firstFrame)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case st := <-s.starting:
+			if waitErr, err = s.started(st); err != nil {
+				return err
+			}
 		case err := <-waitErr:
 			if err != nil {
 				return fmt.Errorf("watch: %w", err)
 			}
 			return nil
 		case <-tick.C:
+			if s.starting != nil {
+				// Still loading: the next frame is the overlay's, late,
+				// rather than one more full dump competing with its own.
+				select {
+				case st := <-s.starting:
+					if waitErr, err = s.started(st); err != nil {
+						return err
+					}
+				case <-ctx.Done():
+					return nil
+				}
+			}
 			if err := s.frame(); err != nil {
 				return err
 			}
 		case <-resync:
+			if s.live == nil {
+				continue // not started yet: nothing event-fed to check
+			}
 			if err := s.check(); err != nil {
 				return err
 			}
 		}
+	}
+}
+
+// liveStart is what starting the tracer and its overlay gave.
+type liveStart struct {
+	tr   *tracer.Tracer
+	live *snapshot.Live
+	at   time.Time // when the overlay was loaded
+	err  error
+}
+
+// startLive opens the tracer, then loads the overlay from a dump taken
+// once it is attached and the first frame is out, and delivers both (or
+// why not) on s.starting.
+func (s *watchSession) startLive(ctx context.Context, opts tracer.Options) {
+	tr, err := tracer.Open(ctx, opts)
+	if err != nil {
+		s.starting <- liveStart{err: err}
+		return
+	}
+	s.phases.mark("tracer attached")
+	// Events are held from here on; the dump they apply to waits for the
+	// first frame's, which the user is waiting for.
+	select {
+	case <-s.firstFrame:
+	case <-ctx.Done():
+		tr.Close()
+		s.starting <- liveStart{err: ctx.Err()}
+		return
+	}
+	live, err := snapshot.StartLive(tr, s.dumpTCP, nil)
+	if err != nil {
+		tr.Close()
+		s.starting <- liveStart{err: err}
+		return
+	}
+	s.phases.mark("overlay loaded")
+	s.starting <- liveStart{tr: tr, live: live, at: time.Now()}
+}
+
+// started takes what startLive delivered: from then on TCP rows are the
+// overlay's. The channel returned says when its reader stops.
+func (s *watchSession) started(st liveStart) (chan error, error) {
+	s.starting = nil
+	if st.err != nil {
+		return nil, fmt.Errorf("watch: %w", st.err)
+	}
+	s.tr, s.live = st.tr, st.live
+	s.dumpedAt = st.at
+	if m := s.tr.MissingSummary(); m != "" {
+		fmt.Fprintf(s.stderr, "sstrace: warning: not traced: %s\n", m)
+	}
+	s.sayWatching()
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- s.live.Wait() }()
+	return waitErr, nil
+}
+
+// sayWatching tells what is watched, once it is: with a TCP table, once
+// events feed it (the frames before came from plain dumps).
+func (s *watchSession) sayWatching() {
+	fmt.Fprintf(s.stderr, "sstrace: watching %s every %s; Ctrl-C to stop\n", s.describe(), s.o.interval)
+}
+
+// stopLive closes the tracer, first cancelling its start if it has not
+// started yet and waiting for that to end (Open gives up early once its
+// context is done).
+func (s *watchSession) stopLive(cancel context.CancelFunc) {
+	cancel()
+	if s.starting != nil {
+		if st := <-s.starting; st.tr != nil {
+			st.tr.Close()
+		}
+		return
+	}
+	if s.tr != nil {
+		s.tr.Close()
+	}
+}
+
+// startupPhases prints, with SSTRACE_DEBUG_STARTUP=1, when each phase of
+// watch's start ended (ms since the process started), to stderr.
+type startupPhases struct{ on bool }
+
+var processStart = time.Now()
+
+func (p *startupPhases) mark(what string) {
+	if p.on {
+		fmt.Fprintf(os.Stderr, "sstrace: start-up: %s at %.1f ms\n", what, float64(time.Since(processStart).Microseconds())/1000)
 	}
 }
 
@@ -501,6 +621,15 @@ func entryKey(e *snapshot.Entry) watchKey {
 	return watchKey{cookie: e.Cookie}
 }
 
+// dumpedKey is a plain TCP dump's row's key: the key its overlay entry
+// will have (a dumped minisocket is keyed by 4-tuple there too).
+func dumpedKey(so *snapshot.Socket) watchKey {
+	if snapshot.IsMinisock(so) {
+		return watchKey{local: so.Local.String(), peer: so.Peer.String(), minisock: true, family: so.Family, prot: so.Protocol}
+	}
+	return socketKey(so)
+}
+
 func socketKey(so *snapshot.Socket) watchKey {
 	if so.Cookie != 0 {
 		return watchKey{cookie: so.Cookie}
@@ -608,7 +737,18 @@ func (s *watchSession) frame() error {
 	if err != nil {
 		return err
 	}
-	reqs, err := s.requests()
+	// Until the overlay is loaded, TCP rows are a plain dump's (request
+	// sockets and minisockets included, as the listing has them).
+	var reqs, plain []snapshot.Socket
+	if s.live != nil {
+		reqs, err = s.requests()
+	} else if len(s.tcp.Inet) > 0 {
+		plain, err = s.dumpTCP()
+		if err != nil {
+			err = fmt.Errorf("watch: dumping TCP: %w", err)
+		}
+		s.phases.mark("TCP dumped")
+	}
 	if err != nil {
 		return err
 	}
@@ -631,7 +771,13 @@ func (s *watchSession) frame() error {
 		return sortRows(rows)
 	}
 	if s.live == nil {
-		r = collect(nil)
+		var rows []watchRow
+		for i := range plain {
+			if s.shows(&plain[i]) {
+				rows = append(rows, watchRow{&plain[i], dumpedKey(&plain[i])})
+			}
+		}
+		r = collect(rows)
 	} else {
 		s.live.View(func(ov *snapshot.Overlay) {
 			r = collect(s.tcpRows(ov))

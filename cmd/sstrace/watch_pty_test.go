@@ -136,8 +136,8 @@ func startWatchTTY(t *testing.T, args ...string) <-chan ttyFrame {
 	master, slave := openPTY(t, 200)
 	cmd := exec.Command(sstraceBin, append([]string{"watch"}, args...)...)
 	cmd.Stdout = slave
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := newWatchStderr()
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +173,7 @@ func startWatchTTY(t *testing.T, args ...string) <-chan ttyFrame {
 			}
 		}
 	}()
+	stderr.waitReady(t)
 	return frames
 }
 

@@ -13,7 +13,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -39,8 +41,8 @@ func startWatch(t *testing.T, f *fixture, inside bool, args ...string) (<-chan w
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := newWatchStderr()
+	cmd.Stderr = stderr
 	if inside {
 		err = f.ns.Do(cmd.Start)
 	} else {
@@ -91,7 +93,47 @@ func startWatch(t *testing.T, f *fixture, inside bool, args ...string) (<-chan w
 		}
 		io.Copy(io.Discard, stdout)
 	}()
+	stderr.waitReady(t)
 	return blocks, other
+}
+
+// watchStderr is watch's standard error, collected safely; ready is closed
+// once watch says it is watching (with a TCP table: once its tracer is
+// attached and the event-fed table loaded, after the first frame).
+type watchStderr struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	ready chan struct{}
+	once  sync.Once
+}
+
+func newWatchStderr() *watchStderr { return &watchStderr{ready: make(chan struct{})} }
+
+func (w *watchStderr) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if strings.Contains(w.b.String(), "sstrace: watching ") {
+		w.once.Do(func() { close(w.ready) })
+	}
+	return len(p), nil
+}
+
+func (w *watchStderr) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// waitReady returns once watch said it is watching: what it prints from
+// then on reflects every socket event.
+func (w *watchStderr) waitReady(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.ready:
+	case <-time.After(time.Minute):
+		t.Fatalf("watch not watching after a minute; stderr: %s", w.String())
+	}
 }
 
 func nextBlock(t *testing.T, blocks <-chan watchBlock) watchBlock {
