@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 )
 
@@ -47,4 +48,8 @@ func main() {
 	}
 	fmt.Println("ready", len(held))
 	bufio.NewReader(os.Stdin).ReadString('\n')
+	// Without this, held is dead once printed: the next collection (the
+	// runtime forces one every two minutes) finalizes the connections,
+	// closing every socket of a benchmark that runs longer.
+	runtime.KeepAlive(held)
 }
