@@ -18,7 +18,7 @@ type Live struct {
 	mu   sync.Mutex
 	ov   *Overlay
 	held []tracer.Event
-	dump func() ([]Socket, error)
+	dump func() ([]*Entry, error)
 	// lost is the tracer's loss count at the last check; a growth makes
 	// the overlay stale, and it is rebuilt from a fresh dump.
 	lost      uint64
@@ -33,23 +33,45 @@ type Live struct {
 	// onEvent, if set, is called (with the lock held) after each event is
 	// applied.
 	onEvent func(*Overlay, *tracer.Event)
-	done    chan struct{}
-	err     error
+	// frozen: a ViewFrozen is running; events are held meanwhile (at most
+	// maxHeld: then the reader waits on thawed).
+	frozen bool
+	thawed *sync.Cond
+	done   chan struct{}
+	err    error
 }
 
 // StartLive starts reading tr, then calls dump (in the caller's goroutine,
 // so in its network namespace) and loads the overlay from it. onEvent may
 // be nil.
 func StartLive(tr *tracer.Tracer, dump func() ([]Socket, error), onEvent func(*Overlay, *tracer.Event)) (*Live, error) {
+	return StartLiveEntries(tr, func() ([]*Entry, error) {
+		socks, err := dump()
+		if err != nil {
+			return nil, err
+		}
+		now := monotonicNow()
+		entries := make([]*Entry, len(socks))
+		for i := range socks {
+			entries[i] = newEntry(&socks[i], now)
+		}
+		return entries, nil
+	}, onEvent)
+}
+
+// StartLiveEntries is StartLive with a dump that gives entries (see
+// DumpEntries), never holding a whole dump of rows.
+func StartLiveEntries(tr *tracer.Tracer, dump func() ([]*Entry, error), onEvent func(*Overlay, *tracer.Event)) (*Live, error) {
 	l := &Live{tr: tr, onEvent: onEvent, done: make(chan struct{}), dump: dump}
+	l.thawed = sync.NewCond(&l.mu)
 	l.lost, _ = tr.Drops()
 	go l.read()
 	since := monotonicNow()
-	socks, err := dump()
+	entries, err := dump()
 	if err != nil {
 		return nil, fmt.Errorf("taking the initial snapshot: %w", err)
 	}
-	ov := NewOverlay(socks)
+	ov := NewOverlayEntries(entries)
 	ov.Since = since
 	l.mu.Lock()
 	for i := range l.held {
@@ -81,7 +103,10 @@ func (l *Live) read() {
 			return
 		}
 		l.mu.Lock()
-		if l.ov == nil {
+		for l.frozen && len(l.held) >= maxHeld {
+			l.thawed.Wait()
+		}
+		if l.ov == nil || l.frozen {
 			l.held = append(l.held, ev)
 		} else {
 			l.apply(l.ov, &ev)
@@ -92,6 +117,11 @@ func (l *Live) read() {
 		l.mu.Unlock()
 	}
 }
+
+// maxHeld bounds the events held while the overlay is frozen (~3 MB):
+// past it the reader waits, the ring buffer fills, and what it cannot hold
+// the kernel counts as lost, which rebuilds the overlay.
+const maxHeld = 16 << 10
 
 // lossCheckEvery bounds how often the reader asks for the loss count
 // (a map lookup and a stats call per program).
@@ -111,19 +141,22 @@ func (l *Live) checkLoss() {
 		return
 	}
 	since := monotonicNow()
-	socks, err := l.dump()
+	entries, err := l.dump()
 	if err != nil {
 		l.ResyncErr = fmt.Errorf("resynchronizing after lost events: %w", err)
 		return
 	}
-	fresh := NewOverlay(socks)
+	fresh := NewOverlayEntries(entries)
 	fresh.Since = since
 	// What only the tracer knew survives the rebuild.
 	for k, e := range fresh.socks {
-		if old, ok := l.ov.socks[k]; ok && !e.Minisock {
-			e.Born, e.EverConnected, e.Released, e.Reset = old.Born, old.EverConnected || e.EverConnected, old.Released, old.Reset
-			if len(e.Owners) == 0 {
-				e.Owners = old.Owners
+		if old, ok := l.ov.socks[k]; ok && !e.Minisock() {
+			e.Born = old.Born
+			e.setFlag(fEverConnected, old.EverConnected() || e.EverConnected())
+			e.setFlag(fReleased, old.Released())
+			e.setFlag(fReset, old.Reset())
+			if !e.hasOwners() {
+				e.setOwnersFrom(old)
 			}
 		}
 	}
@@ -140,6 +173,30 @@ func (l *Live) View(fn func(*Overlay)) {
 	defer l.mu.Unlock()
 	l.checkLoss()
 	fn(l.ov)
+}
+
+// ViewFrozen calls fn with the overlay held still, as View does, but
+// without holding up the reader: the events it reads meanwhile are held
+// and applied once fn returns. For views that take long (watch sorts and
+// prints a frame from the overlay's own entries) rather than copy it.
+func (l *Live) ViewFrozen(fn func(*Overlay)) {
+	l.mu.Lock()
+	l.checkLoss()
+	ov := l.ov
+	l.frozen = true
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for i := range l.held {
+			l.apply(l.ov, &l.held[i])
+		}
+		clear(l.held)
+		l.held = l.held[:0]
+		l.frozen = false
+		l.thawed.Broadcast()
+	}()
+	fn(ov)
 }
 
 // Wait returns once the reader has stopped (the tracer was closed), with

@@ -113,8 +113,8 @@ func TestOverlayMinisocketsMatchKernel(t *testing.T) {
 		var out []string
 		live.View(func(o *Overlay) {
 			for _, e := range o.Entries() {
-				if e.Minisock {
-					out = append(out, stateName(e.State)+" "+e.Local.String()+" "+e.Peer.String())
+				if e.Minisock() {
+					out = append(out, stateName(e.State)+" "+e.Local().String()+" "+e.Peer().String())
 				}
 			}
 		})

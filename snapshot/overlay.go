@@ -11,33 +11,6 @@ import (
 	"sstrace/tracer"
 )
 
-// Entry is one socket the overlay knows of: the last row the kernel gave
-// (or the events built) plus what only the tracer knows.
-type Entry struct {
-	Socket
-	// Born is the birth (or accept) time, CLOCK_MONOTONIC ns; 0 when the
-	// socket predates tracing.
-	Born uint64
-	// Changed is the time of the last event applied.
-	Changed uint64
-	// Released is set once the last fd is closed (the socket may live on,
-	// orphaned, until destroyed).
-	Released bool
-	// EverConnected is set once the socket reached ESTABLISHED or LISTEN
-	// (seen by an event or in the dump).
-	EverConnected bool
-	// Minisock marks a TIME-WAIT minisocket inferred from events (see
-	// addMinisock); its Cookie is 0 and it ends at ExpiresAt.
-	Minisock  bool
-	ExpiresAt uint64
-	// Reset is set once the socket received a reset: it then closes
-	// without a TIME-WAIT minisocket.
-	Reset bool
-	// inAcceptQueue: a child counted in its listener's Recv-Q, not yet
-	// accepted.
-	inAcceptQueue bool
-}
-
 // Overlay is the socket table kept current by tracer events: loaded from one
 // dump, then every event applied in order. Keyed by socket cookie.
 //
@@ -51,7 +24,9 @@ type Entry struct {
 type Overlay struct {
 	socks map[uint64]*Entry
 	// Sockets with no cookie in the events (classic tracepoint fallback)
-	// are keyed by inode through this index.
+	// are keyed by inode through this index, made when the first such
+	// event comes (with cookies, which sock_create gives every socket,
+	// it would be 100k entries no one looks up).
 	byInode map[uint32]uint64
 	// Applied counts events applied; Unknown those about sockets the
 	// overlay never saw (deaths of sockets gone before the dump, or of
@@ -74,46 +49,46 @@ type Overlay struct {
 
 // NewOverlay returns an overlay loaded with a dump.
 func NewOverlay(dump []Socket) *Overlay {
-	o := &Overlay{
-		socks:   make(map[uint64]*Entry, len(dump)),
-		byInode: make(map[uint32]uint64, len(dump)),
-	}
 	now := monotonicNow()
+	entries := make([]*Entry, 0, len(dump))
 	for i := range dump {
-		s := &dump[i]
-		if s.Cookie == 0 {
+		entries = append(entries, newEntry(&dump[i], now))
+	}
+	return NewOverlayEntries(entries)
+}
+
+// NewOverlayEntries returns an overlay loaded with a dump's entries (see
+// DumpEntries), which it keeps.
+func NewOverlayEntries(dump []*Entry) *Overlay {
+	o := &Overlay{socks: make(map[uint64]*Entry, len(dump))}
+	for _, e := range dump {
+		if e.Cookie == 0 {
 			continue
 		}
-		if IsRequestSock(s) {
+		if e.IsRequestSock() {
 			// A request minisocket (TCP_NEW_SYN_RECV): no event names it,
 			// and the child that replaces it has a cookie of its own.
 			continue
 		}
-		e := &Entry{Socket: *s}
-		if IsMinisock(s) {
+		if e.Minisock() {
 			// A dumped minisocket: no event will name its cookie; it
 			// ends by time or by a new connection on its 4-tuple.
-			e.Minisock = true
-			e.ExpiresAt = now + uint64(s.Expires)*1_000_000
 			o.putMinisock(e)
 			continue
 		}
-		e.EverConnected = s.State != StateClose && s.State != StateBoundInactive && s.State != StateSynSent
-		o.socks[s.Cookie] = e
-		if s.State == StateListen {
+		e.setFlag(fEverConnected, e.State != StateClose && e.State != StateBoundInactive && e.State != StateSynSent)
+		o.socks[e.Cookie] = e
+		if e.State == StateListen {
 			o.addListener(e)
-		}
-		if s.Inode != 0 {
-			o.byInode[s.Inode] = s.Cookie
 		}
 	}
 	// A child the dump caught in its listener's accept queue: no fd yet
 	// (inode 0) and not an orphan (those are past ESTABLISHED/CLOSE-WAIT).
 	// The dumped Recv-Q counts it; its accept (or death) takes it off.
 	for _, e := range o.socks {
-		if e.Inode == 0 && !e.Minisock && (e.State == StateEstablished || e.State == StateCloseWait) {
-			if l := o.listenerOf(e.Local, e.NetNS); l != nil {
-				e.inAcceptQueue = true
+		if e.Inode == 0 && !e.Minisock() && (e.State == StateEstablished || e.State == StateCloseWait) {
+			if l := o.listenerOf(e.Local(), e.NetNS()); l != nil {
+				e.flags |= fInAcceptQueue
 			}
 		}
 	}
@@ -133,10 +108,25 @@ func (o *Overlay) key(ev *tracer.Event) uint64 {
 	if ev.Cookie != 0 {
 		return ev.Cookie
 	}
-	if c, ok := o.byInode[ev.Inode]; ok && ev.Inode != 0 {
-		return c
+	if ev.Inode == 0 {
+		return 0
 	}
-	return 0
+	if o.byInode == nil {
+		o.byInode = make(map[uint32]uint64, len(o.socks))
+		for k, e := range o.socks {
+			if e.Inode != 0 && !e.Minisock() {
+				o.byInode[e.Inode] = k
+			}
+		}
+	}
+	return o.byInode[ev.Inode]
+}
+
+// indexInode records a socket's inode, once the index is kept.
+func (o *Overlay) indexInode(inode uint32, k uint64) {
+	if o.byInode != nil {
+		o.byInode[inode] = k
+	}
 }
 
 // Apply applies one event.
@@ -161,27 +151,22 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 	switch ev.Kind {
 	case tracer.KindBirth, tracer.KindAccept:
 		if !known {
-			e = &Entry{}
-			e.Cookie = k
-			e.Family = uint8(ev.Family)
-			e.Type = ev.Type
-			e.Protocol = uint16(ev.Protocol)
-			e.State = ev.NewState
-			e.Local, e.Peer = ev.Local, ev.Peer
-			e.NetNS = uint64(ev.NetNS)
+			e = &Entry{Cookie: k, Family: uint8(ev.Family), Type: ev.Type, Protocol: uint16(ev.Protocol), State: ev.NewState}
+			e.setAddrs(ev.Local, ev.Peer)
+			e.setNetNS(uint64(ev.NetNS))
 			o.socks[k] = e
 		}
 		if e.Born == 0 {
 			e.Born = ev.TS
 		}
-		if ev.Kind == tracer.KindAccept && e.inAcceptQueue {
+		if ev.Kind == tracer.KindAccept && e.flag(fInAcceptQueue) {
 			if l := o.listenerOf(ev.Local, uint64(ev.NetNS)); l != nil && l.RecvQ > 0 {
 				l.RecvQ--
 			}
-			e.inAcceptQueue = false
+			e.flags &^= fInAcceptQueue
 		}
 		e.Inode = ev.Inode
-		o.byInode[ev.Inode] = k
+		o.indexInode(ev.Inode, k)
 		e.addOwner(Owner{PID: ev.PID, FD: ev.FD, Comm: ev.CommString()})
 	case tracer.KindState:
 		if ev.NewState == StateEstablished || ev.NewState == StateSynRecv {
@@ -191,16 +176,11 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 		if !known {
 			// First sighting: an accepted child (born in the kernel) or a
 			// socket the dump did not list yet.
-			e = &Entry{}
-			e.Cookie = k
-			e.Family = uint8(ev.Family)
-			e.Protocol = uint16(ev.Protocol)
-			e.Type = ev.Type
-			e.NetNS = uint64(ev.NetNS)
-			e.Born = ev.TS
+			e = &Entry{Cookie: k, Family: uint8(ev.Family), Protocol: uint16(ev.Protocol), Type: ev.Type, Born: ev.TS}
+			e.setNetNS(uint64(ev.NetNS))
 			o.socks[k] = e
 		}
-		if ev.NewState == StateClose && e.Protocol == protoTCP && known && !e.Reset &&
+		if ev.NewState == StateClose && e.Protocol == protoTCP && known && !e.Reset() &&
 			(ev.OldState == StateFinWait2 || ev.OldState == StateClosing) {
 			o.addMinisock(e, ev)
 		}
@@ -209,32 +189,32 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 			// Send-Q of a listener is its backlog; its accept queue
 			// (Recv-Q) starts empty.
 			e.SendQ, e.RecvQ = ev.Backlog, 0
-			e.Local = ev.Local
+			e.setAddrs(ev.Local, e.Peer())
 			o.addListener(e)
 		case ev.OldState == StateSynRecv && ev.NewState == StateEstablished:
 			// A child completed its handshake: one more in its
 			// listener's accept queue, until accept() takes it.
 			if l := o.listenerOf(ev.Local, uint64(ev.NetNS)); l != nil {
 				l.RecvQ++
-				e.inAcceptQueue = true
+				e.flags |= fInAcceptQueue
 			}
 		}
 		e.State = ev.NewState
 		// Going to CLOSE the kernel has already given the port back: keep
 		// the last addresses the socket had.
-		if ev.NewState != StateClose || ev.Local.Port() != 0 || !e.Local.IsValid() {
-			e.Local, e.Peer = ev.Local, ev.Peer
+		if ev.NewState != StateClose || ev.Local.Port() != 0 || !e.Local().IsValid() {
+			e.setAddrs(ev.Local, ev.Peer)
 		}
 		if ev.NewState == StateEstablished || ev.NewState == StateListen {
-			e.EverConnected = true
+			e.flags |= fEverConnected
 		}
 	case tracer.KindRelease:
 		if !known {
 			o.Unknown++
 			return
 		}
-		e.Released = true
-		e.Owners = nil
+		e.flags |= fReleased
+		e.clearOwners()
 		if e.Protocol != protoTCP {
 			o.remove(k, e)
 			return
@@ -244,7 +224,7 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 			o.Unknown++
 			return
 		}
-		e.Reset = true
+		e.flags |= fReset
 	case tracer.KindDestroy:
 		if !known {
 			o.Unknown++
@@ -256,7 +236,6 @@ func (o *Overlay) Apply(ev *tracer.Event) {
 		// Handshake details (retransmits, errors) change no row.
 		return
 	}
-	e.Changed = ev.TS
 }
 
 const protoTCP = 6
@@ -285,11 +264,10 @@ func (o *Overlay) addMinisock(e *Entry, ev *tracer.Event) {
 	if ev.OldState == StateFinWait2 && !ev.PeerFIN {
 		sub = StateFinWait2
 	}
-	tw := &Entry{Born: ev.TS, Changed: ev.TS, Minisock: true}
-	tw.Family, tw.Type, tw.Protocol = e.Family, e.Type, e.Protocol
-	tw.State, tw.Local, tw.Peer, tw.NetNS = sub, e.Local, e.Peer, e.NetNS
-	tw.Timer = timerTimeWait
-	tw.ExpiresAt = ev.TS + timeWaitLen
+	tw := &Entry{Born: ev.TS, ExpiresAt: ev.TS + timeWaitLen, flags: fMinisock,
+		Family: e.Family, Type: e.Type, Protocol: e.Protocol, State: sub}
+	tw.setAddrs(e.Local(), e.Peer())
+	tw.setNetNS(e.NetNS())
 	o.putMinisock(tw)
 }
 
@@ -302,7 +280,7 @@ func (o *Overlay) putMinisock(e *Entry) {
 	if o.minis == nil {
 		o.minis = map[tuple][]uint64{}
 	}
-	t := tuple{e.Local, e.Peer}
+	t := tuple{e.Local(), e.Peer()}
 	o.minis[t] = append(o.minis[t], k)
 	heap.Push(&o.expiry, expiring{e.ExpiresAt, k})
 	o.minisocks++
@@ -330,7 +308,7 @@ func (o *Overlay) Expire(now uint64) {
 		}
 		delete(o.socks, x.key)
 		o.minisocks--
-		t := tuple{e.Local, e.Peer}
+		t := tuple{e.Local(), e.Peer()}
 		keys := slices.DeleteFunc(o.minis[t], func(k uint64) bool { return k == x.key })
 		if len(keys) == 0 {
 			delete(o.minis, t)
@@ -356,10 +334,10 @@ func (h *expiryHeap) Pop() any {
 }
 
 func (o *Overlay) remove(k uint64, e *Entry) {
-	if e.inAcceptQueue {
+	if e.flag(fInAcceptQueue) {
 		// Reset or aborted before accept(): the kernel took it off its
 		// listener's queue.
-		if l := o.listenerOf(e.Local, e.NetNS); l != nil && l.RecvQ > 0 {
+		if l := o.listenerOf(e.Local(), e.NetNS()); l != nil && l.RecvQ > 0 {
 			l.RecvQ--
 		}
 	}
@@ -367,15 +345,6 @@ func (o *Overlay) remove(k uint64, e *Entry) {
 	if c, ok := o.byInode[e.Inode]; ok && c == k {
 		delete(o.byInode, e.Inode)
 	}
-}
-
-func (e *Entry) addOwner(ow Owner) {
-	for _, have := range e.Owners {
-		if have.PID == ow.PID && have.FD == ow.FD {
-			return
-		}
-	}
-	e.Owners = append(e.Owners, ow)
 }
 
 // Each calls fn for every known socket, in no particular order.
@@ -402,10 +371,10 @@ func monotonicNow() uint64 {
 	return uint64(ts.Nano())
 }
 
-// IsMinisock says whether a dumped TCP row is a minisocket (TIME-WAIT, or
+// isMinisock says whether a dumped TCP row is a minisocket (TIME-WAIT, or
 // an orphan's FIN-WAIT-2): the timewait timer and no inode. The overlay
 // keeps those by 4-tuple: no event names their cookie.
-func IsMinisock(s *Socket) bool {
+func isMinisock(s *Socket) bool {
 	return s.Timer == timerTimeWait && s.Inode == 0
 }
 
@@ -430,13 +399,13 @@ func (o *Overlay) listenerOf(local netip.AddrPort, netns uint64) *Entry {
 			continue
 		}
 		kept = append(kept, c)
-		if netns != 0 && e.NetNS != 0 && e.NetNS != netns {
+		if ens := e.NetNS(); netns != 0 && ens != 0 && ens != netns {
 			continue
 		}
-		switch {
-		case e.Local.Addr() == local.Addr() || e.Local.Addr() == local.Addr().Unmap():
+		switch a := e.Local().Addr(); {
+		case a == local.Addr() || a == local.Addr().Unmap():
 			best = e // an exact address wins over a wildcard
-		case e.Local.Addr().IsUnspecified() && best == nil:
+		case a.IsUnspecified() && best == nil:
 			best = e
 		}
 	}
@@ -448,5 +417,6 @@ func (o *Overlay) addListener(e *Entry) {
 	if o.listeners == nil {
 		o.listeners = map[uint16][]uint64{}
 	}
-	o.listeners[e.Local.Port()] = append(o.listeners[e.Local.Port()], e.Cookie)
+	p := e.Local().Port()
+	o.listeners[p] = append(o.listeners[p], e.Cookie)
 }

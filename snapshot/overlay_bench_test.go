@@ -3,6 +3,7 @@ package snapshot
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"sstrace/tracer"
@@ -157,4 +158,35 @@ func BenchmarkOverlayApply(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkOverlayLoad loads an overlay with a dump of 100k established
+// sockets, as watch's start-up does from DumpEntries (one Entry per row,
+// no row kept), and reports the heap the overlay holds per socket once
+// loaded (live-B/socket: entries, the cookie map, the listener index).
+func BenchmarkOverlayLoad(b *testing.B) {
+	dump := benchDump(100_000)
+	var o *Overlay
+	var live uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		o = nil
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		now := monotonicNow()
+		entries := make([]*Entry, len(dump))
+		for i := range dump {
+			entries[i] = newEntry(&dump[i], now)
+		}
+		o = NewOverlayEntries(entries)
+		entries = nil
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		live = after.HeapAlloc - before.HeapAlloc
+	}
+	if o.Len() != len(dump) {
+		b.Fatalf("%d sockets loaded, want %d", o.Len(), len(dump))
+	}
+	b.ReportMetric(float64(live)/float64(len(dump)), "live-B/socket")
 }

@@ -239,7 +239,7 @@ func TestOverlayStartupRace(t *testing.T) {
 		live.View(func(o *Overlay) {
 			var socks []Socket
 			for _, e := range o.Entries() {
-				socks = append(socks, e.Socket)
+				socks = append(socks, e.Socket())
 			}
 			got = rowsOf(socks)
 			applied = o.Applied

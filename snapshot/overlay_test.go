@@ -16,7 +16,7 @@ func stateEv(cookie uint64, from, to uint8, local, peer string) *tracer.Event {
 func minisocks(o *Overlay) []Entry {
 	var out []Entry
 	for _, e := range o.Entries() {
-		if e.Minisock {
+		if e.Minisock() {
 			out = append(out, *e)
 		}
 	}
@@ -28,26 +28,26 @@ func TestOverlayLifecycle(t *testing.T) {
 	o.Apply(&tracer.Event{Kind: tracer.KindBirth, Cookie: 7, Family: 2, Protocol: protoTCP, Type: 1,
 		NewState: StateClose, PID: 42, FD: 3, Inode: 99, StackID: 5, TS: 10})
 	e, ok := o.Get(7)
-	if !ok || e.Inode != 99 || len(e.Owners) != 1 || e.Owners[0].PID != 42 || e.Born != 10 {
+	if !ok || e.Inode != 99 || len(e.Owners()) != 1 || e.Owners()[0].PID != 42 || e.Born != 10 {
 		t.Fatalf("after birth: %+v", e)
 	}
 	o.Apply(stateEv(7, StateClose, StateSynSent, "127.0.0.1:0", "127.0.0.1:80"))
 	o.Apply(stateEv(7, StateSynSent, StateEstablished, "127.0.0.1:5000", "127.0.0.1:80"))
-	if e.State != StateEstablished || !e.EverConnected || e.Local.Port() != 5000 {
+	if e.State != StateEstablished || !e.EverConnected() || e.Local().Port() != 5000 {
 		t.Fatalf("after connect: %+v", e)
 	}
 	// The kernel has given the port back when it reports CLOSE: keep it.
 	o.Apply(stateEv(7, StateEstablished, StateClose, "127.0.0.1:0", "127.0.0.1:80"))
-	if e.Local.Port() != 5000 {
-		t.Errorf("CLOSE lost the local port: %s", e.Local)
+	if e.Local().Port() != 5000 {
+		t.Errorf("CLOSE lost the local port: %s", e.Local())
 	}
 	// A birth again (the dump saw it first) merges, not doubles.
 	o.Apply(&tracer.Event{Kind: tracer.KindBirth, Cookie: 7, PID: 42, FD: 3, Inode: 99})
-	if o.Len() != 1 || len(e.Owners) != 1 {
-		t.Errorf("birth applied twice: %d sockets, owners %+v", o.Len(), e.Owners)
+	if o.Len() != 1 || len(e.Owners()) != 1 {
+		t.Errorf("birth applied twice: %d sockets, owners %+v", o.Len(), e.Owners())
 	}
 	o.Apply(&tracer.Event{Kind: tracer.KindRelease, Cookie: 7})
-	if !e.Released || e.Owners != nil || o.Len() != 1 {
+	if !e.Released() || e.Owners() != nil || o.Len() != 1 {
 		t.Errorf("release: %+v", e)
 	}
 	o.Apply(&tracer.Event{Kind: tracer.KindDestroy, Cookie: 7})
@@ -74,7 +74,7 @@ func TestOverlayMinisockets(t *testing.T) {
 	fin.PeerFIN = true
 	o.Apply(fin)
 	tw := minisocks(o)
-	if len(tw) != 1 || tw[0].State != StateTimeWait || tw[0].Local.String() != l || tw[0].Timer != timerTimeWait {
+	if len(tw) != 1 || tw[0].State != StateTimeWait || tw[0].Local().String() != l || tw[0].ExpiresAt != tw[0].Born+timeWaitLen {
 		t.Fatalf("minisockets %+v", tw)
 	}
 	// It expires after TCP_TIMEWAIT_LEN.

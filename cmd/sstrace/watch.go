@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -181,6 +183,13 @@ type watchSession struct {
 	// reqScan paces requests(); reqs is its last dump.
 	reqScan requestScan
 	reqs    []snapshot.Socket
+	// A frame's buffers, reused: the TCP rows' order, their sort keys,
+	// the row each entry is made into to filter or print it, and the
+	// renderer's.
+	order    []*snapshot.Entry
+	sortKeys []entrySortKey
+	scratch  snapshot.Socket
+	tables   render.Tables
 }
 
 func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, order []filter.Opt, args []string) error {
@@ -292,6 +301,10 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 	for {
 		select {
 		case <-ctx.Done():
+			if path := os.Getenv("SSTRACE_HEAPPROFILE"); path != "" {
+				writeHeapProfile(stderr, path)
+				runtime.KeepAlive(s.live) // the overlay is what to see
+			}
 			return nil
 		case st := <-s.starting:
 			if waitErr, err = s.started(st); err != nil {
@@ -356,7 +369,7 @@ func (s *watchSession) startLive(ctx context.Context, opts tracer.Options) {
 		s.starting <- liveStart{err: ctx.Err()}
 		return
 	}
-	live, err := snapshot.StartLive(tr, s.dumpTCP, nil)
+	live, err := snapshot.StartLiveEntries(tr, s.dumpTCP, nil)
 	if err != nil {
 		tr.Close()
 		s.starting <- liveStart{err: err}
@@ -403,6 +416,24 @@ func (s *watchSession) stopLive(cancel context.CancelFunc) {
 	}
 	if s.tr != nil {
 		s.tr.Close()
+	}
+}
+
+// writeHeapProfile writes, with SSTRACE_HEAPPROFILE=FILE, the heap when
+// watch is stopped (Ctrl-C), after a collection: go tool pprof
+// -sample_index=inuse_space shows what the table holds, alloc_space what
+// the frames cost.
+func writeHeapProfile(stderr io.Writer, path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sstrace: writing heap profile: %v\n", err)
 	}
 }
 
@@ -484,14 +515,15 @@ func (s *watchSession) inNS(fn func() error) error {
 	return tracer.InNetNS(s.o.netns, fn)
 }
 
-// dumpTCP takes the TCP sock_diag dump of the watched namespace.
-func (s *watchSession) dumpTCP() ([]snapshot.Socket, error) {
-	var socks []snapshot.Socket
+// dumpTCP takes the TCP sock_diag dump of the watched namespace, as
+// entries: a row of 100k is never held whole.
+func (s *watchSession) dumpTCP() ([]*snapshot.Entry, error) {
+	var entries []*snapshot.Entry
 	err := s.inNS(func() (err error) {
-		socks, err = snapshot.List(s.tcp)
+		entries, err = snapshot.DumpEntries(s.tcp)
 		return err
 	})
-	return socks, err
+	return entries, err
 }
 
 // redump lists the tables no event keeps, as the listing does (sock_diag,
@@ -580,25 +612,71 @@ func (s *watchSession) ifName(index uint32) string {
 // shows says whether ss would list the overlay's socket with watch's
 // selection.
 func (s *watchSession) shows(so *snapshot.Socket) bool {
-	if so.Protocol != unix.IPPROTO_TCP || so.Type == unix.SOCK_RAW {
-		return false
-	}
-	// The kernel's TCP dump never has a CLOSE socket, and ss 6.1 never
-	// asks for bound-inactive ones.
-	if so.State == snapshot.StateClose || so.State == snapshot.StateBoundInactive || !s.sel.HasState(so.State) {
-		return false
-	}
-	// The families ss dumps (-6 after -4 dumps only IPv6, say).
-	if !slices.ContainsFunc(s.tcp.Inet, func(d snapshot.InetDump) bool { return d.Family == so.Family }) {
+	if !s.showsTCP(so.Protocol, so.Type, so.State, so.Family) {
 		return false
 	}
 	return s.cond == nil || filter.Eval(s.cond, so)
 }
 
-// watchRows is one frame: the sockets shown, sorted, and their keys.
+// showsEntry is shows for an entry, which is made a row only if the
+// filter must see it.
+func (s *watchSession) showsEntry(e *snapshot.Entry) bool {
+	if !s.showsTCP(e.Protocol, e.Type, e.State, e.Family) {
+		return false
+	}
+	if s.cond == nil {
+		return true
+	}
+	e.Fill(&s.scratch)
+	return filter.Eval(s.cond, &s.scratch)
+}
+
+// showsTCP is what shows asks before the filter.
+func (s *watchSession) showsTCP(protocol uint16, typ, state, family uint8) bool {
+	if protocol != unix.IPPROTO_TCP || typ == unix.SOCK_RAW {
+		return false
+	}
+	// The kernel's TCP dump never has a CLOSE socket, and ss 6.1 never
+	// asks for bound-inactive ones.
+	if state == snapshot.StateClose || state == snapshot.StateBoundInactive || !s.sel.HasState(state) {
+		return false
+	}
+	// The families ss dumps (-6 after -4 dumps only IPv6, say).
+	return slices.ContainsFunc(s.tcp.Inet, func(d snapshot.InetDump) bool { return d.Family == family })
+}
+
+// watchRows is one frame's sockets, sorted: the TCP table's as entries
+// (the overlay's, or a plain dump's, and the request sockets),
+// the re-dumped tables' as rows. In ss's order of tables the TCP rows
+// come after the rows of tables ranked below TCP (see tableRank), before
+// the others.
 type watchRows struct {
-	socks []snapshot.Socket
-	keys  []watchKey
+	tcp  []*snapshot.Entry
+	rest []*snapshot.Socket
+}
+
+func (r *watchRows) len() int { return len(r.tcp) + len(r.rest) }
+
+// each yields the frame's rows in order: re-dumped rows as they are, each
+// TCP entry as row, refilled.
+func (r *watchRows) each(row *snapshot.Socket, fn func(so *snapshot.Socket, e *snapshot.Entry) bool) {
+	i := 0
+	for ; i < len(r.rest) && tableRank(r.rest[i]) < tcpRank; i++ {
+		if !fn(r.rest[i], nil) {
+			return
+		}
+	}
+	for _, e := range r.tcp {
+		e.Fill(row)
+		if !fn(row, e) {
+			return
+		}
+	}
+	for ; i < len(r.rest); i++ {
+		if !fn(r.rest[i], nil) {
+			return
+		}
+	}
 }
 
 // watchKey identifies a row across frames: the cookie of a full socket,
@@ -614,20 +692,13 @@ type watchKey struct {
 	path        string
 }
 
+// entryKey is a TCP entry's key, the same whether a plain dump or the
+// overlay made it (a dumped minisocket is keyed by 4-tuple in both).
 func entryKey(e *snapshot.Entry) watchKey {
-	if e.Minisock || e.Cookie == 0 {
-		return watchKey{local: e.Local.String(), peer: e.Peer.String(), minisock: true, family: e.Family, prot: e.Protocol}
+	if e.Minisock() || e.Cookie == 0 {
+		return watchKey{local: e.Local().String(), peer: e.Peer().String(), minisock: true, family: e.Family, prot: e.Protocol}
 	}
 	return watchKey{cookie: e.Cookie}
-}
-
-// dumpedKey is a plain TCP dump's row's key: the key its overlay entry
-// will have (a dumped minisocket is keyed by 4-tuple there too).
-func dumpedKey(so *snapshot.Socket) watchKey {
-	if snapshot.IsMinisock(so) {
-		return watchKey{local: so.Local.String(), peer: so.Peer.String(), minisock: true, family: so.Family, prot: so.Protocol}
-	}
-	return socketKey(so)
 }
 
 func socketKey(so *snapshot.Socket) watchKey {
@@ -635,25 +706,6 @@ func socketKey(so *snapshot.Socket) watchKey {
 		return watchKey{cookie: so.Cookie}
 	}
 	return watchKey{local: so.Local.String(), peer: so.Peer.String(), family: so.Family, typ: so.Type, prot: so.Protocol, inode: so.Inode, path: so.Path}
-}
-
-// watchRow is one socket of a frame and its key. so points into the
-// overlay (valid while it is viewed) or a re-dump.
-type watchRow struct {
-	so  *snapshot.Socket
-	key watchKey
-}
-
-// tcpRows takes the overlay's shown sockets.
-func (s *watchSession) tcpRows(ov *snapshot.Overlay) []watchRow {
-	ov.Expire(monoNow())
-	rows := make([]watchRow, 0, ov.Len())
-	ov.Each(func(e *snapshot.Entry) {
-		if s.shows(&e.Socket) {
-			rows = append(rows, watchRow{&e.Socket, entryKey(e)})
-		}
-	})
-	return rows
 }
 
 // tableRank is a row's table in the order ss lists them (netlink, packet,
@@ -671,12 +723,14 @@ func tableRank(so *snapshot.Socket) int {
 	case so.Protocol == unix.IPPROTO_UDP:
 		return 4
 	case so.Protocol == unix.IPPROTO_TCP:
-		return 5
+		return tcpRank
 	case so.Protocol == unix.IPPROTO_DCCP:
 		return 6
 	}
 	return 7
 }
+
+const tcpRank = 5
 
 // compareRows is watch's row order: by table, then (family, local, peer),
 // and for sockets with no address (unix, netlink, packet) by path and
@@ -710,25 +764,78 @@ func compareRows(a, b *snapshot.Socket) int {
 	return cmp.Compare(a.Cookie, b.Cookie)
 }
 
-// sortRows orders a frame's rows (see compareRows).
-func sortRows(rows []watchRow) watchRows {
-	// Sorted by index: a row is hundreds of bytes, and a stable sort of
-	// 100k of them spent most of watch's start-up moving them.
-	idx := make([]int32, len(rows))
-	for i := range idx {
-		idx[i] = int32(i)
+// compareEntries is compareRows for TCP entries (same table, no path),
+// without making them rows.
+func compareEntries(a, b *snapshot.Entry) int {
+	if c := cmp.Compare(a.Type, b.Type); c != 0 {
+		return c
 	}
-	slices.SortFunc(idx, func(a, b int32) int {
-		if c := compareRows(rows[a].so, rows[b].so); c != 0 {
-			return c
+	if c := cmp.Compare(a.Family, b.Family); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Protocol, b.Protocol); c != 0 {
+		return c
+	}
+	if c := a.CompareAddrs(b); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Inode, b.Inode); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Cookie, b.Cookie)
+}
+
+// sortRows orders a frame's rows (see compareRows): both lists in place.
+// Rows that compare equal are the same socket (the cookie is the last
+// key; minisockets without one are alike in every field shown), so no
+// stable sort is needed: pdqsort takes a third of a stable merge's time on
+// 100k rows.
+func (s *watchSession) sortRows(r *watchRows) {
+	slices.SortFunc(r.rest, compareRows)
+	s.sortKeys = sortEntries(r.tcp, s.sortKeys)
+}
+
+// entrySortKey is an entry's place in the order, as far as its OrderKey
+// tells (24 bytes): 100k of them sort in contiguous memory, where pointers
+// to the entries made every comparison two cache misses (0.1-0.2 s a
+// frame). The key's lowest bit is set when it is exact for the order of
+// compareEntries: an exact OrderKey of a TCP stream entry (the Type and
+// Protocol it leaves out).
+type entrySortKey struct {
+	key [2]uint64
+	e   *snapshot.Entry
+}
+
+// sortEntries orders TCP entries by compareEntries, with keys' array if
+// it is long enough; it returns the array to reuse.
+func sortEntries(entries []*snapshot.Entry, keys []entrySortKey) []entrySortKey {
+	if cap(keys) < len(entries) {
+		keys = make([]entrySortKey, len(entries), len(entries)+len(entries)/8)
+	}
+	keys = keys[:len(entries)]
+	for i, e := range entries {
+		k, exact := e.OrderKey()
+		if exact && e.Type == unix.SOCK_STREAM && e.Protocol == unix.IPPROTO_TCP {
+			k[1] |= 1
 		}
-		return cmp.Compare(a, b) // stable: equal rows keep their order
-	})
-	r := watchRows{socks: make([]snapshot.Socket, len(rows)), keys: make([]watchKey, len(rows))}
-	for i, j := range idx {
-		r.socks[i], r.keys[i] = *rows[j].so, rows[j].key
+		keys[i] = entrySortKey{k, e}
 	}
-	return r
+	slices.SortFunc(keys, func(a, b entrySortKey) int {
+		if a.key[1]&b.key[1]&1 != 0 {
+			switch {
+			case a.key[0] != b.key[0]:
+				return cmp.Compare(a.key[0], b.key[0])
+			case a.key[1] != b.key[1]:
+				return cmp.Compare(a.key[1], b.key[1])
+			}
+		}
+		return compareEntries(a.e, b.e)
+	})
+	for i := range keys {
+		entries[i] = keys[i].e
+	}
+	clear(keys)
+	return keys[:0]
 }
 
 // frame prints one block (or redraws the terminal).
@@ -737,62 +844,76 @@ func (s *watchSession) frame() error {
 	if err != nil {
 		return err
 	}
+	r := watchRows{tcp: s.order[:0]}
+	for i := range rest {
+		r.rest = append(r.rest, &rest[i])
+	}
 	// Until the overlay is loaded, TCP rows are a plain dump's (request
 	// sockets and minisockets included, as the listing has them).
-	var reqs, plain []snapshot.Socket
+	var reqs []snapshot.Socket
 	if s.live != nil {
 		reqs, err = s.requests()
 	} else if len(s.tcp.Inet) > 0 {
+		var plain []*snapshot.Entry
 		plain, err = s.dumpTCP()
 		if err != nil {
 			err = fmt.Errorf("watch: dumping TCP: %w", err)
 		}
 		s.phases.mark("TCP dumped")
+		for _, e := range plain {
+			if s.showsEntry(e) {
+				r.tcp = append(r.tcp, e)
+			}
+		}
 	}
 	if err != nil {
 		return err
 	}
-	var (
-		r             watchRows
-		applied, lost uint64
-		resyncs       int
-		stale         error
-		now           time.Time
-	)
-	// Rows are sorted and copied in one pass, the overlay's while it is
-	// held: a row is hundreds of bytes, 100k of them tens of MB a frame.
-	collect := func(rows []watchRow) watchRows {
-		for i := range rest {
-			rows = append(rows, watchRow{&rest[i], socketKey(&rest[i])})
-		}
-		for i := range reqs {
-			rows = append(rows, watchRow{&reqs[i], socketKey(&reqs[i])})
-		}
-		return sortRows(rows)
-	}
 	if s.live == nil {
-		var rows []watchRow
-		for i := range plain {
-			if s.shows(&plain[i]) {
-				rows = append(rows, watchRow{&plain[i], dumpedKey(&plain[i])})
-			}
-		}
-		r = collect(rows)
-	} else {
-		s.live.View(func(ov *snapshot.Overlay) {
-			r = collect(s.tcpRows(ov))
-			applied = ov.Applied
-			resyncs = s.live.Resyncs
-			if s.live.Stale {
-				stale = s.live.ResyncErr
-				if stale == nil {
-					stale = errors.New("events lost, not resynchronized yet")
-				}
+		return s.print(&r, frameStats{})
+	}
+	// The overlay's entries are sorted and printed as they are, the
+	// overlay held still meanwhile: copying 100k of them for every frame
+	// cost as much memory as the overlay itself.
+	s.live.ViewFrozen(func(ov *snapshot.Overlay) {
+		ov.Expire(monoNow())
+		ov.Each(func(e *snapshot.Entry) {
+			if s.showsEntry(e) {
+				r.tcp = append(r.tcp, e)
 			}
 		})
-		lost, _ = s.tr.Drops()
-	}
-	now = time.Now()
+		for i := range reqs {
+			r.tcp = append(r.tcp, snapshot.NewEntry(&reqs[i]))
+		}
+		st := frameStats{applied: ov.Applied, resyncs: s.live.Resyncs}
+		if s.live.Stale {
+			st.stale = s.live.ResyncErr
+			if st.stale == nil {
+				st.stale = errors.New("events lost, not resynchronized yet")
+			}
+		}
+		st.lost, _ = s.tr.Drops()
+		err = s.print(&r, st)
+	})
+	return err
+}
+
+// frameStats is what a frame's status says.
+type frameStats struct {
+	applied, lost uint64
+	resyncs       int
+	stale         error
+}
+
+// print sorts a frame's rows and prints them.
+func (s *watchSession) print(r *watchRows, st frameStats) error {
+	s.phases.mark("rows taken")
+	s.sortRows(r)
+	s.phases.mark("rows sorted")
+	s.order = r.tcp[:0] // reused by the next frame
+	defer clear(r.tcp)  // a plain dump's entries are garbage once shown
+	applied, lost, resyncs, stale := st.applied, st.lost, st.resyncs, st.stale
+	now := time.Now()
 	if s.live == nil || resyncs != s.lastResyncs {
 		s.lastResyncs, s.dumpedAt = resyncs, now
 	}
@@ -800,9 +921,8 @@ func (s *watchSession) frame() error {
 	if s.tty {
 		opt.ScreenWidth = s.width - 2
 	}
-	var tb bytes.Buffer
-	if err := render.Table(&tb, r.socks, opt); err != nil {
-		return fmt.Errorf("watch: rendering: %w", err)
+	rows := func(yield func(*snapshot.Socket) bool) {
+		r.each(&s.scratch, func(so *snapshot.Socket, _ *snapshot.Entry) bool { return yield(so) })
 	}
 	w := bufio.NewWriterSize(s.out, 64<<10)
 	if !s.tty {
@@ -810,16 +930,32 @@ func (s *watchSession) frame() error {
 			fmt.Fprintf(w, "stale: %v\n", stale)
 		}
 		fmt.Fprintf(w, "--- %s  %d sockets  events %d  lost %d  resyncs %d ---\n",
-			now.Format("15:04:05.000"), len(r.socks), applied, lost, resyncs)
-		w.Write(tb.Bytes())
+			now.Format("15:04:05.000"), r.len(), applied, lost, resyncs)
+		// Straight to the output: no frame is ever held as text.
+		if err := s.tables.Table(w, rows, opt); err != nil {
+			return s.writeErr(err)
+		}
 	} else {
+		var tb bytes.Buffer
+		if err := s.tables.Table(&tb, rows, opt); err != nil {
+			return fmt.Errorf("watch: rendering: %w", err)
+		}
+		keys := make([]watchKey, 0, r.len())
+		r.each(&s.scratch, func(so *snapshot.Socket, e *snapshot.Entry) bool {
+			if e != nil {
+				keys = append(keys, entryKey(e))
+			} else {
+				keys = append(keys, socketKey(so))
+			}
+			return true
+		})
 		rate := 0.0
 		if d := now.Sub(s.lastTime).Seconds(); d > 0 {
 			rate = float64(applied-s.lastApplied) / d
 		}
 		fmt.Fprint(w, "\x1b[H\x1b[2J")
 		fmt.Fprintf(w, "%s  %d sockets  %.0f events/s  lost %d  resyncs %d  age %s",
-			now.Format("15:04:05"), len(r.socks), rate, lost, resyncs, now.Sub(s.dumpedAt).Truncate(time.Second))
+			now.Format("15:04:05"), r.len(), rate, lost, resyncs, now.Sub(s.dumpedAt).Truncate(time.Second))
 		if stale != nil {
 			fmt.Fprintf(w, "  stale: %v", stale)
 		}
@@ -827,20 +963,23 @@ func (s *watchSession) frame() error {
 			fmt.Fprintf(w, "  %s", s.resyncMsg)
 		}
 		fmt.Fprintln(w)
-		lines, next := markRows(tb.String(), opt.Header, r.keys, s.prev)
+		lines, next := markRows(tb.String(), opt.Header, keys, s.prev)
 		s.prev = next
 		for _, l := range lines {
 			fmt.Fprintln(w, l)
 		}
 	}
 	s.lastApplied, s.lastTime = applied, now
-	if err := w.Flush(); err != nil {
-		if errors.Is(err, unix.EPIPE) {
-			return nil
-		}
-		return fmt.Errorf("watch: writing output: %w", err)
+	return s.writeErr(w.Flush())
+}
+
+// writeErr is the error of writing a frame: none when the reader went
+// away (EPIPE), as ss says nothing then either.
+func (s *watchSession) writeErr(err error) error {
+	if err == nil || errors.Is(err, unix.EPIPE) {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("watch: writing output: %w", err)
 }
 
 // markRows prefixes each row of a rendered table (one line per socket, in
@@ -885,12 +1024,9 @@ func markRows(table string, header bool, keys []watchKey, prev map[watchKey]stri
 	return append(out, gone...), next
 }
 
-// diagTimerTimeWait is idiag_timer for a TIME-WAIT minisocket.
-const diagTimerTimeWait = 3
-
 // check re-dumps and compares the kernel's full sockets with the overlay's.
 func (s *watchSession) check() error {
-	socks, err := s.dumpTCP()
+	entries, err := s.dumpTCP()
 	if err != nil {
 		return fmt.Errorf("watch: --resync: %w", err)
 	}
@@ -899,24 +1035,23 @@ func (s *watchSession) check() error {
 		local, peer string
 	}
 	kernel := map[uint64]row{}
-	for i := range socks {
-		so := &socks[i]
+	for _, e := range entries {
 		// Minisockets (TIME-WAIT, and orphans' FIN-WAIT-2: the timewait
 		// timer and no inode) have no cookie in the overlay, and request
 		// sockets are not modelled: only full sockets compare.
-		if so.Cookie == 0 || snapshot.IsRequestSock(so) || so.Inode == 0 && so.Timer == diagTimerTimeWait || !s.shows(so) {
+		if e.Cookie == 0 || e.IsRequestSock() || e.Minisock() || !s.showsEntry(e) {
 			continue
 		}
-		kernel[so.Cookie] = row{so.State, so.Local.String(), so.Peer.String()}
+		kernel[e.Cookie] = row{e.State, e.Local().String(), e.Peer().String()}
 	}
 	overlay := map[uint64]row{}
 	s.live.View(func(ov *snapshot.Overlay) {
-		for _, e := range ov.Entries() {
-			if e.Minisock || e.Cookie == 0 || !s.shows(&e.Socket) {
-				continue
+		ov.Each(func(e *snapshot.Entry) {
+			if e.Minisock() || e.Cookie == 0 || !s.showsEntry(e) {
+				return
 			}
-			overlay[e.Cookie] = row{e.State, e.Local.String(), e.Peer.String()}
-		}
+			overlay[e.Cookie] = row{e.State, e.Local().String(), e.Peer().String()}
+		})
 	})
 	var diffs []string
 	name := func(st uint8) string { return render.StateName(st) }

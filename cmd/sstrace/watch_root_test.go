@@ -741,20 +741,25 @@ func TestWatchSplitAndSort(t *testing.T) {
 		t.Errorf("rest %+v: no unix or raw", rest)
 	}
 	ap := netip.MustParseAddrPort
-	rows := []watchRow{
-		{so: &snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("127.0.0.2:1")}},
-		{so: &snapshot.Socket{Family: filter.AFInet6, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("[::1]:1")}},
-		{so: &snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("127.0.0.1:2")}},
-		{so: &snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_DGRAM, Protocol: unix.IPPROTO_UDP, Local: ap("127.0.0.9:1")}},
-		{so: &snapshot.Socket{Family: filter.AFUnix, Type: unix.SOCK_DGRAM, Path: "/a"}},
-		{so: &snapshot.Socket{Family: filter.AFUnix, Type: unix.SOCK_STREAM, Path: "/b"}},
-		{so: &snapshot.Socket{Family: filter.AFInet, Type: unix.SOCK_RAW, Protocol: unix.IPPROTO_ICMP}},
-		{so: &snapshot.Socket{Family: filter.AFNetlink, Type: unix.SOCK_RAW}},
+	rows := []*snapshot.Socket{
+		{Family: filter.AFInet, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("127.0.0.2:1")},
+		{Family: filter.AFInet6, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("[::1]:1")},
+		{Family: filter.AFInet, Type: unix.SOCK_STREAM, Protocol: unix.IPPROTO_TCP, Local: ap("127.0.0.1:2")},
+		{Family: filter.AFInet, Type: unix.SOCK_DGRAM, Protocol: unix.IPPROTO_UDP, Local: ap("127.0.0.9:1")},
+		{Family: filter.AFUnix, Type: unix.SOCK_DGRAM, Path: "/a"},
+		{Family: filter.AFUnix, Type: unix.SOCK_STREAM, Path: "/b"},
+		{Family: filter.AFInet, Type: unix.SOCK_RAW, Protocol: unix.IPPROTO_ICMP},
+		{Family: filter.AFNetlink, Type: unix.SOCK_RAW},
 	}
+	// TCP rows as the overlay's entries and as re-dumped rows alike.
+	r := watchRows{rest: rows[3:], tcp: []*snapshot.Entry{snapshot.NewEntry(rows[0]), snapshot.NewEntry(rows[1]), snapshot.NewEntry(rows[2])}}
+	(&watchSession{}).sortRows(&r)
 	var got []string
-	for _, so := range sortRows(rows).socks {
+	var row snapshot.Socket
+	r.each(&row, func(so *snapshot.Socket, _ *snapshot.Entry) bool {
 		got = append(got, fmt.Sprintf("%d/%d/%d %s%s", so.Family, so.Type, so.Protocol, so.Local, so.Path))
-	}
+		return true
+	})
 	want := []string{
 		"16/3/0 invalid AddrPort", "1/1/0 invalid AddrPort/b", "1/2/0 invalid AddrPort/a", "2/3/1 invalid AddrPort",
 		"2/2/17 127.0.0.9:1", "2/1/6 127.0.0.1:2", "2/1/6 127.0.0.2:1", "10/1/6 [::1]:1",
