@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start-up time and memory with many sockets. Usage: startup.sh SSTRACE [SOCKETS] [RUNS]
+# Start-up time and memory with many sockets.
+# Usage: startup.sh SSTRACE [SOCKETS] [RUNS] [BASELINE]
 #
 # Builds a network namespace of its own holding SOCKETS established TCP
 # sockets (default 100000; testdata/bench/farm processes, 8000 pairs each),
@@ -14,7 +15,10 @@
 # output (the listings) or the whole first block (watch), and reads the
 # maximum resident set (wait4's ru_maxrss, what /usr/bin/time -v shows; for
 # watch that covers its second block too, with every socket in its overlay).
-# Medians. Targets (issue #6): start-up < 300 ms, RSS < 64 MiB.
+# Medians. Targets (issue #6): start-up < 300 ms, RSS < 64 MiB. With
+# BASELINE (another sstrace binary, e.g. one built from an older commit),
+# its listing and watch run too, in the same alternation, for a before and
+# after measured on the same machine at the same time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=testdata/bench/lib.sh
@@ -22,6 +26,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 sstrace=$(realpath "$1")
 sockets=${2:-100000}
 runs=${3:-5}
+base=
+[ -z "${4:-}" ] || base=$(realpath "$4")
 
 bench_setup startup
 (cd "$bench_root" && go build -o "$tmp/firstrow" ./testdata/bench/firstrow)
@@ -44,21 +50,29 @@ for ((r = 0; r < runs; r++)); do
 	measure ss ip netns exec "$ns" "$tmp/firstrow" -- ss -tan
 	measure list ip netns exec "$ns" "$tmp/firstrow" -- "$sstrace" -tan
 	measure watch "$tmp/firstrow" -blocks 2 -- "$sstrace" watch -tan --netns "/run/netns/$ns"
+	if [ -n "$base" ]; then
+		measure base-list ip netns exec "$ns" "$tmp/firstrow" -- "$base" -tan
+		measure base-watch "$tmp/firstrow" -blocks 2 -- "$base" watch -tan --netns "/run/netns/$ns"
+	fi
 done
+names="ss list watch"
+[ -z "$base" ] || names="$names base-list base-watch"
 
 # field NAME KEY: the median of KEY=value over NAME's runs.
 field() { sed -n "s/.*\<$2=\([-0-9.]*\).*/\1/p" "$tmp/res.$1" | median; }
 
 printf '%d TCP sockets in %d processes, %d runs each, alternating; medians\n' "$total" "$farm_procs" "$runs"
 printf '%-22s %14s %14s %13s %9s\n' "command" "first row ms" "all rows ms" "max RSS MiB" "sockets"
-for name in ss list watch; do
+for name in $names; do
 	case $name in
 	ss) label="ss -tan" ;;
 	list) label="sstrace -tan" ;;
 	watch) label="sstrace watch -tan" ;;
+	base-list) label="baseline -tan" ;;
+	base-watch) label="baseline watch -tan" ;;
 	esac
 	socks=$(( $(field "$name" lines) - 1 ))
-	[ "$name" != watch ] || socks=$(field watch sockets)
+	case $name in *watch) socks=$(field "$name" sockets) ;; esac
 	awk -v l="$label" -v f="$(field "$name" first_ms)" -v d="$(field "$name" done_ms)" -v m="$(field "$name" maxrss_kib)" -v s="$socks" \
 		'BEGIN { printf "%-22s %14.1f %14.1f %13.1f %9d\n", l, f, d, m/1024, s }'
 done
