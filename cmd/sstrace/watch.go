@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -296,6 +297,16 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 		return err
 	}
 	s.phases.mark("first frame written")
+	if os.Getenv("GOGC") == "" {
+		// The heap then holds the table for as long as watch runs: let it
+		// grow to 1.5 times what is live, not twice (after the first
+		// frame, whose 100k allocations more collections would slow).
+		// At 100k sockets, max RSS: idle 68-73 -> 55-60 MB; under 300k
+		// socket()+close() 83-88 -> 71-75 MB, watch's CPU time for it the
+		// same within noise (1.2-1.4 s either way). GOGC set by the user
+		// is left alone.
+		debug.SetGCPercent(50)
+	}
 	if s.firstFrame != nil {
 		close(s.firstFrame)
 	}
