@@ -3,4 +3,4 @@
 // that `go build` needs no clang; `make generate` rebuilds them.
 package bpf
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I./include" -target bpfel -type event -type inv_rec -type sock_info Sstrace sstrace.bpf.c
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I./include" -target bpfel -type event -type stacked_event -type inv_rec -type sock_info Sstrace sstrace.bpf.c

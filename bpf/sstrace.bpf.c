@@ -19,9 +19,11 @@
  *   tp_btf inet_sk_error_report a TCP socket's error (refused, timed out, unreachable)
  *   iter/task_file              the fd inventory (who holds which socket)
  *
- * Events are small and fixed-size, submitted without a wakeup; user space
- * polls on a short timer unless the ring fills past a threshold, so a busy
- * host pays no wakeup per event. A failed reserve is counted, never silent.
+ * Events are small and fixed-size (only the modes that print stacks make
+ * the larger struct stacked_event, and only for the events whose stack
+ * they print), submitted without a wakeup; user space polls on a short
+ * timer unless the ring fills past a threshold, so a busy host pays no
+ * wakeup per event. A failed reserve is counted, never silent.
  */
 #include "vmlinux.h"
 #include "bpf_helpers.h"
@@ -98,7 +100,7 @@ struct event {
 	__u32 cur_pid;   /* tgid of the task on CPU (0 in a kernel thread) */
 	__u32 fd;        /* EV_BIRTH/EV_ACCEPT (reused: see above) */
 	__u32 ino;       /* socket inode (EV_BIRTH/EV_ACCEPT; reused: see above) */
-	__s32 stack_id;  /* user stack (EV_BIRTH, EV_STATE to SYN-SENT: connect()), <0 none */
+	__s32 nframes;   /* a stacked_event's frames, or bpf_get_stack's error (<0); 0 in a plain event */
 	__u16 family;
 	__u16 sport;     /* host byte order */
 	__u16 dport;     /* host byte order */
@@ -112,6 +114,25 @@ struct event {
 	__u8 saddr[16];  /* v4 in the first 4 bytes */
 	__u8 daddr[16];
 	char comm[TASK_COMM_LEN];
+};
+
+/* The most frames a user stack keeps (the kernel's default
+ * kernel.perf_event_max_stack is 127). */
+#define MAX_FRAMES 127
+
+/* An event that carries the user stack that made it (EV_BIRTH for leaks,
+ * EV_STATE to SYN-SENT for stalls): the event, then what symbolizing the
+ * stack needs, written straight into the ring record. A stack travels with
+ * its event instead of through a STACK_TRACE map: a map fills up (one
+ * entry per stack per process: position-independent processes each have
+ * their own addresses), a hash collision loses the stack, and
+ * BPF_F_REUSE_STACKID would instead overwrite a stack still referenced.
+ * Only events that want a stack are this large: the others stay a plain
+ * struct event. Mirrored by bpf.SstraceStackedEvent. */
+struct stacked_event {
+	struct event e;  /* e.nframes: frames filled, or bpf_get_stack's error */
+	__u64 exe_base;  /* mm->start_code: where the executable's text starts */
+	__u64 frames[MAX_FRAMES]; /* return addresses, innermost first */
 };
 
 /* One inventory record per socket fd, written by the task_file iterator. */
@@ -167,26 +188,6 @@ struct {
 } drops SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 16384);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, 127 * sizeof(__u64));
-} stacks SEC(".maps");
-
-/* With follow_pids: where each traced process's executable text starts
- * (mm->start_code), so that its frames can be symbolized from the file
- * even after the process is gone and /proc/PID/maps with it. The build-ID
- * stack map (BPF_F_STACK_BUILD_ID) would be the general answer, but the
- * kernel resolves nothing there from a syscall tracepoint of a
- * multithreaded process (mmap_read_trylock fails): measured on 6.18. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u64);
-} exe_base SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 262144);
 	__type(key, __u64);
@@ -221,6 +222,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 /* Referenced so bpf2go emits Go types for them. */
 const struct event *unused_event __attribute__((unused));
 const struct inv_rec *unused_inv_rec __attribute__((unused));
+const struct stacked_event *unused_stacked_event __attribute__((unused));
 
 /* sk: a BTF pointer (direct loads). */
 static __always_inline bool netns_wanted(struct sock *sk)
@@ -230,25 +232,41 @@ static __always_inline bool netns_wanted(struct sock *sk)
 	return sk->__sk_common.skc_net.net->net_cookie == target_netns_cookie;
 }
 
+/* Counts events lost for want of room in the ring. */
+static __always_inline void count_lost(__u64 events)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&drops, &zero);
+
+	if (n)
+		*n += events;
+}
+
 /* A ring record; when there is no room, the events it would have carried
  * (two for a release folded into its destroy) are counted as lost. */
 static __always_inline struct event *reserve_n(__u64 events_in_record)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
-	if (!e) {
-		__u32 zero = 0;
-		__u64 *n = bpf_map_lookup_elem(&drops, &zero);
-
-		if (n)
-			*n += events_in_record;
-	}
+	if (!e)
+		count_lost(events_in_record);
 	return e;
 }
 
 static __always_inline struct event *reserve(void)
 {
 	return reserve_n(1);
+}
+
+/* A record with room for a user stack (one event), counted as lost the
+ * same way when the ring has no room. */
+static __always_inline struct stacked_event *reserve_stacked(void)
+{
+	struct stacked_event *se = bpf_ringbuf_reserve(&events, sizeof(*se), 0);
+
+	if (!se)
+		count_lost(1);
+	return se;
 }
 
 static __always_inline void submit(struct event *e)
@@ -337,6 +355,23 @@ static __always_inline __u64 user_stack_top(void)
 	return word;
 }
 
+/* The current task's user stack, written into the record, with what
+ * places it: where the executable's text starts (mm->start_code), so that
+ * its own frames can be symbolized from the file even after the process
+ * is gone and /proc/PID/maps with it. (A build-ID stack would be the
+ * general answer, but the kernel resolves nothing there from a syscall
+ * tracepoint of a multithreaded process: mmap_read_trylock fails,
+ * measured on 6.18.) bpf_get_stack zeroes what it does not fill. */
+static __always_inline void fill_stack(void *ctx, struct stacked_event *se)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	long n = bpf_get_stack(ctx, se->frames, sizeof(se->frames), BPF_F_USER_STACK);
+
+	se->e.nframes = n < 0 ? n : n / sizeof(__u64);
+	se->exe_base = task->mm->start_code;
+	se->e.user_ret = user_stack_top();
+}
+
 /* Records the current task as the socket's owner. */
 static __always_inline void set_owner(__u64 cookie, __u64 now)
 {
@@ -361,8 +396,9 @@ static __always_inline struct sock_info *owner_of(__u64 cookie)
 	return bpf_map_lookup_elem(&socks, &cookie);
 }
 
-/* Birth and accept share everything but the kind and the stack. */
-static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
+/* Birth and accept share everything but the kind and the stack. stacked
+ * is a constant in each copy (see fd_event). */
+static __always_inline int fd_event_as(void *ctx, long fd, __u8 kind, bool stacked)
 {
 	struct file *f;
 	struct socket *sock;
@@ -391,7 +427,7 @@ static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
 	if (!netns_wanted(sk))
 		return 0;
 
-	e = reserve();
+	e = stacked ? (struct event *)reserve_stacked() : reserve();
 	if (!e)
 		return 0;
 	e->ts_ns = bpf_ktime_get_ns();
@@ -409,17 +445,11 @@ static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
 	if (!cookie)
 		e->flags |= EVF_NO_COOKIE;
 	e->user_ret = 0;
-	e->stack_id = -1;
-	if (kind == EV_BIRTH && birth_stacks) {
-		e->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-		e->user_ret = user_stack_top();
-	}
+	e->nframes = 0;
+	if (stacked)
+		fill_stack(ctx, (struct stacked_event *)e);
 	set_owner(cookie, e->ts_ns);
 	if (follow_pids && kind == EV_BIRTH) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		__u64 base = task->mm->start_code;
-
-		bpf_map_update_elem(&exe_base, &e->pid, &base, BPF_ANY);
 		/* Wake the reader now: it reads the creator's mappings while
 		 * the process still lives. Followed trees are few. */
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
@@ -427,6 +457,17 @@ static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
 	}
 	submit(e);
 	return 0;
+}
+
+/* Two copies of fd_event_as, one for each record: the verifier keeps only
+ * the one the settings select, so a mode without stacks runs exactly the
+ * code it would without stack support. */
+static __always_inline int fd_event(void *ctx, long fd, __u8 kind)
+{
+	/* kind first: it is a constant, so accepts never load the setting. */
+	if (kind == EV_BIRTH && birth_stacks)
+		return fd_event_as(ctx, fd, kind, true);
+	return fd_event_as(ctx, fd, kind, false);
 }
 
 /* Births and accepts at the syscall's return, through BPF trampolines on
@@ -483,8 +524,9 @@ int sock_create(struct bpf_sock *ctx)
 	return 1;
 }
 
-static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
-				       int oldstate, int newstate)
+/* stacked is a constant in each copy (see transition). */
+static __always_inline void transition_as(void *ctx, struct sock *sk, __u64 cookie,
+					  int oldstate, int newstate, bool stacked)
 {
 	struct sock_info *info;
 	struct event *e;
@@ -495,7 +537,7 @@ static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 	if (!netns_wanted(sk))
 		return;
 
-	e = reserve();
+	e = stacked ? (struct event *)reserve_stacked() : reserve();
 	if (!e)
 		return;
 	now = bpf_ktime_get_ns();
@@ -511,18 +553,14 @@ static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 		e->flags |= EVF_PEER_FIN;
 	e->fd = 0;
 	e->ino = 0;
-	e->stack_id = -1;
+	e->nframes = 0;
 	e->since_ns = 0;
 	e->user_ret = 0;
 	fill_from_sk(e, sk);
 	fill_current(e);
 	if (newstate == TCP_SYN_SENT) {
-		/* Inside connect(), in the caller's context: the line that
-		 * called connect() is on this stack. */
-		if (connect_stacks) {
-			e->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-			e->user_ret = user_stack_top();
-		}
+		if (stacked)
+			fill_stack(ctx, (struct stacked_event *)e);
 	} else if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV) {
 		/* The handshake ended: what it cost, as tcp_info would say. */
 		struct tcp_sock *tp = kernel_cast(sk, struct tcp_sock);
@@ -551,6 +589,19 @@ static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 		}
 	}
 	submit(e);
+}
+
+/* Two copies of transition_as, as for fd_event. Into SYN-SENT is inside
+ * connect(), in the caller's context: the line that called connect() is
+ * on this stack. */
+static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
+				       int oldstate, int newstate)
+{
+	/* The setting first: the verifier knows it, and settles the branch. */
+	if (connect_stacks && newstate == TCP_SYN_SENT)
+		transition_as(ctx, sk, cookie, oldstate, newstate, true);
+	else
+		transition_as(ctx, sk, cookie, oldstate, newstate, false);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -591,7 +642,7 @@ static __always_inline struct event *sock_event_n(__u64 cookie, __u8 kind, struc
 	e->oldstate = 0;
 	e->fd = 0;
 	e->ino = 0;
-	e->stack_id = -1;
+	e->nframes = 0;
 	e->since_ns = 0;
 	e->user_ret = 0;
 	fill_current(e);

@@ -24,7 +24,7 @@ type SstraceEvent struct {
 	CurPid   uint32
 	Fd       uint32
 	Ino      uint32
-	StackId  int32
+	Nframes  int32
 	Family   uint16
 	Sport    uint16
 	Dport    uint16
@@ -65,40 +65,46 @@ type SstraceSockInfo struct {
 	Comm   [16]int8
 }
 
+type SstraceStackedEvent struct {
+	_       structs.HostLayout
+	E       SstraceEvent
+	ExeBase uint64
+	Frames  [127]uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	SstraceMapDrops             = "drops"
-	SstraceMapDying             = "dying"
-	SstraceMapEvents            = "events"
-	SstraceMapExeBase           = "exe_base"
-	SstraceMapPids              = "pids"
-	SstraceMapSocks             = "socks"
-	SstraceMapStacks            = "stacks"
-	SstraceProgAcceptExit       = "accept_exit"
-	SstraceProgDestroySock      = "destroy_sock"
-	SstraceProgErrorReport      = "error_report"
-	SstraceProgInventory        = "inventory"
-	SstraceProgProcessFork      = "process_fork"
-	SstraceProgReceiveReset     = "receive_reset"
-	SstraceProgRetransmitSkb    = "retransmit_skb"
-	SstraceProgRetransmitSynack = "retransmit_synack"
-	SstraceProgSetStateBtf      = "set_state_btf"
-	SstraceProgSetStateTp       = "set_state_tp"
-	SstraceProgSockCreate       = "sock_create"
-	SstraceProgSockRelease      = "sock_release"
-	SstraceProgSocketExit       = "socket_exit"
-	SstraceProgSysExitAccept    = "sys_exit_accept"
-	SstraceProgSysExitAccept4   = "sys_exit_accept4"
-	SstraceProgSysExitSocket    = "sys_exit_socket"
-	SstraceVarBirthStacks       = "birth_stacks"
-	SstraceVarConnectStacks     = "connect_stacks"
-	SstraceVarFollowPids        = "follow_pids"
-	SstraceVarTargetNetnsCookie = "target_netns_cookie"
-	SstraceVarUnusedEvent       = "unused_event"
-	SstraceVarUnusedInvRec      = "unused_inv_rec"
-	SstraceVarWakeupBytes       = "wakeup_bytes"
+	SstraceMapDrops              = "drops"
+	SstraceMapDying              = "dying"
+	SstraceMapEvents             = "events"
+	SstraceMapPids               = "pids"
+	SstraceMapSocks              = "socks"
+	SstraceProgAcceptExit        = "accept_exit"
+	SstraceProgDestroySock       = "destroy_sock"
+	SstraceProgErrorReport       = "error_report"
+	SstraceProgInventory         = "inventory"
+	SstraceProgProcessFork       = "process_fork"
+	SstraceProgReceiveReset      = "receive_reset"
+	SstraceProgRetransmitSkb     = "retransmit_skb"
+	SstraceProgRetransmitSynack  = "retransmit_synack"
+	SstraceProgSetStateBtf       = "set_state_btf"
+	SstraceProgSetStateTp        = "set_state_tp"
+	SstraceProgSockCreate        = "sock_create"
+	SstraceProgSockRelease       = "sock_release"
+	SstraceProgSocketExit        = "socket_exit"
+	SstraceProgSysExitAccept     = "sys_exit_accept"
+	SstraceProgSysExitAccept4    = "sys_exit_accept4"
+	SstraceProgSysExitSocket     = "sys_exit_socket"
+	SstraceVarBirthStacks        = "birth_stacks"
+	SstraceVarConnectStacks      = "connect_stacks"
+	SstraceVarFollowPids         = "follow_pids"
+	SstraceVarTargetNetnsCookie  = "target_netns_cookie"
+	SstraceVarUnusedEvent        = "unused_event"
+	SstraceVarUnusedInvRec       = "unused_inv_rec"
+	SstraceVarUnusedStackedEvent = "unused_stacked_event"
+	SstraceVarWakeupBytes        = "wakeup_bytes"
 )
 
 // LoadSstrace returns the embedded CollectionSpec for Sstrace.
@@ -165,26 +171,25 @@ type SstraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SstraceMapSpecs struct {
-	Drops   *ebpf.MapSpec `ebpf:"drops"`
-	Dying   *ebpf.MapSpec `ebpf:"dying"`
-	Events  *ebpf.MapSpec `ebpf:"events"`
-	ExeBase *ebpf.MapSpec `ebpf:"exe_base"`
-	Pids    *ebpf.MapSpec `ebpf:"pids"`
-	Socks   *ebpf.MapSpec `ebpf:"socks"`
-	Stacks  *ebpf.MapSpec `ebpf:"stacks"`
+	Drops  *ebpf.MapSpec `ebpf:"drops"`
+	Dying  *ebpf.MapSpec `ebpf:"dying"`
+	Events *ebpf.MapSpec `ebpf:"events"`
+	Pids   *ebpf.MapSpec `ebpf:"pids"`
+	Socks  *ebpf.MapSpec `ebpf:"socks"`
 }
 
 // SstraceVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SstraceVariableSpecs struct {
-	BirthStacks       *ebpf.VariableSpec `ebpf:"birth_stacks"`
-	ConnectStacks     *ebpf.VariableSpec `ebpf:"connect_stacks"`
-	FollowPids        *ebpf.VariableSpec `ebpf:"follow_pids"`
-	TargetNetnsCookie *ebpf.VariableSpec `ebpf:"target_netns_cookie"`
-	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
-	UnusedInvRec      *ebpf.VariableSpec `ebpf:"unused_inv_rec"`
-	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	BirthStacks        *ebpf.VariableSpec `ebpf:"birth_stacks"`
+	ConnectStacks      *ebpf.VariableSpec `ebpf:"connect_stacks"`
+	FollowPids         *ebpf.VariableSpec `ebpf:"follow_pids"`
+	TargetNetnsCookie  *ebpf.VariableSpec `ebpf:"target_netns_cookie"`
+	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedInvRec       *ebpf.VariableSpec `ebpf:"unused_inv_rec"`
+	UnusedStackedEvent *ebpf.VariableSpec `ebpf:"unused_stacked_event"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // SstraceObjects contains all objects after they have been loaded into the kernel.
@@ -207,13 +212,11 @@ func (o *SstraceObjects) Close() error {
 //
 // It can be passed to LoadSstraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SstraceMaps struct {
-	Drops   *ebpf.Map `ebpf:"drops"`
-	Dying   *ebpf.Map `ebpf:"dying"`
-	Events  *ebpf.Map `ebpf:"events"`
-	ExeBase *ebpf.Map `ebpf:"exe_base"`
-	Pids    *ebpf.Map `ebpf:"pids"`
-	Socks   *ebpf.Map `ebpf:"socks"`
-	Stacks  *ebpf.Map `ebpf:"stacks"`
+	Drops  *ebpf.Map `ebpf:"drops"`
+	Dying  *ebpf.Map `ebpf:"dying"`
+	Events *ebpf.Map `ebpf:"events"`
+	Pids   *ebpf.Map `ebpf:"pids"`
+	Socks  *ebpf.Map `ebpf:"socks"`
 }
 
 func (m *SstraceMaps) Close() error {
@@ -221,10 +224,8 @@ func (m *SstraceMaps) Close() error {
 		m.Drops,
 		m.Dying,
 		m.Events,
-		m.ExeBase,
 		m.Pids,
 		m.Socks,
-		m.Stacks,
 	)
 }
 
@@ -232,13 +233,14 @@ func (m *SstraceMaps) Close() error {
 //
 // It can be passed to LoadSstraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SstraceVariables struct {
-	BirthStacks       *ebpf.Variable `ebpf:"birth_stacks"`
-	ConnectStacks     *ebpf.Variable `ebpf:"connect_stacks"`
-	FollowPids        *ebpf.Variable `ebpf:"follow_pids"`
-	TargetNetnsCookie *ebpf.Variable `ebpf:"target_netns_cookie"`
-	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
-	UnusedInvRec      *ebpf.Variable `ebpf:"unused_inv_rec"`
-	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
+	BirthStacks        *ebpf.Variable `ebpf:"birth_stacks"`
+	ConnectStacks      *ebpf.Variable `ebpf:"connect_stacks"`
+	FollowPids         *ebpf.Variable `ebpf:"follow_pids"`
+	TargetNetnsCookie  *ebpf.Variable `ebpf:"target_netns_cookie"`
+	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
+	UnusedInvRec       *ebpf.Variable `ebpf:"unused_inv_rec"`
+	UnusedStackedEvent *ebpf.Variable `ebpf:"unused_stacked_event"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // SstracePrograms contains all programs after they have been loaded into the kernel.

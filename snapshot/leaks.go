@@ -19,11 +19,13 @@ const (
 
 // Birth is what the tracer saw when a socket was created.
 type Birth struct {
-	TS      uint64 // CLOCK_MONOTONIC ns
-	PID     uint32
-	Comm    string
-	FD      uint32
-	StackID int32
+	TS   uint64 // CLOCK_MONOTONIC ns
+	PID  uint32
+	Comm string
+	FD   uint32
+	// Stack called socket() (see tracer.Event.Stack); UserRet is the
+	// word at the user stack pointer then.
+	Stack   tracer.Stack
 	UserRet uint64
 }
 
@@ -88,7 +90,7 @@ func (l *LeakTracker) Apply(ev *tracer.Event) {
 		}
 		l.recs[ev.Cookie] = &leakRecord{
 			birth: Birth{TS: ev.TS, PID: ev.PID, Comm: ev.CommString(), FD: ev.FD,
-				StackID: ev.StackID, UserRet: ev.UserRet},
+				Stack: ev.Stack, UserRet: ev.UserRet},
 			family: uint8(ev.Family), protocol: ev.Protocol,
 		}
 	case tracer.KindState:
@@ -186,10 +188,12 @@ func (l *LeakTracker) Report(inv []tracer.FD, now uint64, minAge time.Duration) 
 
 // LeakGroup is the leaks of one process from one creating stack.
 type LeakGroup struct {
-	PID     uint32
-	Comm    string
-	Class   string
-	StackID int32 // <0: created before tracing started (no stack)
+	PID   uint32
+	Comm  string
+	Class string
+	// Stack created the group's sockets; zero (not Captured) when they
+	// were created before tracing started, or their births carried none.
+	Stack   tracer.Stack
 	UserRet uint64
 	Sockets []LeakedSocket // oldest first
 }
@@ -200,27 +204,27 @@ func (g *LeakGroup) Oldest() time.Duration { return g.Sockets[0].Age }
 // Newest is the age of the youngest socket of the group.
 func (g *LeakGroup) Newest() time.Duration { return g.Sockets[len(g.Sockets)-1].Age }
 
-// GroupLeaks groups leaks by process, class and creating stack, largest
-// group first.
+// GroupLeaks groups leaks by process, class and creating stack (its
+// frames and the word at its stack pointer), largest group first.
 func GroupLeaks(leaks []LeakedSocket) []LeakGroup {
 	type key struct {
 		pid     uint32
 		class   string
-		stack   int32
+		stack   tracer.Stack // comparable: by content
 		userRet uint64
 	}
 	idx := map[key]int{}
 	var groups []LeakGroup
 	for _, ls := range leaks {
-		k := key{pid: ls.PID, class: ls.Class, stack: -1}
+		k := key{pid: ls.PID, class: ls.Class}
 		if ls.Birth != nil {
-			k.stack, k.userRet = ls.Birth.StackID, ls.Birth.UserRet
+			k.stack, k.userRet = ls.Birth.Stack, ls.Birth.UserRet
 		}
 		i, ok := idx[k]
 		if !ok {
 			i = len(groups)
 			idx[k] = i
-			groups = append(groups, LeakGroup{PID: ls.PID, Comm: ls.Comm, Class: ls.Class, StackID: k.stack, UserRet: k.userRet})
+			groups = append(groups, LeakGroup{PID: ls.PID, Comm: ls.Comm, Class: ls.Class, Stack: k.stack, UserRet: k.userRet})
 		}
 		groups[i].Sockets = append(groups[i].Sockets, ls)
 	}

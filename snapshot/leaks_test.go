@@ -14,8 +14,11 @@ func inv(cookie uint64, pid, fd uint32, state uint8, used bool) tracer.FD {
 func TestLeakTracker(t *testing.T) {
 	const sec = uint64(time.Second)
 	l := NewLeakTracker(0)
-	birth := func(cookie uint64, ts uint64, stack int32) {
-		l.Apply(&tracer.Event{Kind: tracer.KindBirth, Cookie: cookie, TS: ts, PID: 10, FD: uint32(cookie), Family: afInet, Protocol: protoTCP, StackID: stack})
+	birth := func(cookie uint64, ts uint64, top uint64) {
+		// Each its own event, as decoded from its own record: equal
+		// frames are the same stack.
+		stack := tracer.MakeStack([]uint64{top, 0x401000}, 0x400000)
+		l.Apply(&tracer.Event{Kind: tracer.KindBirth, Cookie: cookie, TS: ts, PID: 10, FD: uint32(cookie), Family: afInet, Protocol: protoTCP, Stack: stack})
 	}
 	birth(1, 1*sec, 7) // never used: a leak
 	birth(2, 1*sec, 7) // connects: not a leak
@@ -64,6 +67,11 @@ func TestLeakTracker(t *testing.T) {
 	// pid 10 stack 7 {1}, pid 10 stack 8 {4}, pid 11 before tracing {40}, pid 11 close-wait {50}
 	if len(groups) != 4 {
 		t.Errorf("%d groups: %+v", len(groups), groups)
+	}
+	for _, g := range groups {
+		if want := g.PID == 10; g.Stack.Captured() != want {
+			t.Errorf("group of pid %d (%s): stack captured %v, want %v", g.PID, g.Class, g.Stack.Captured(), want)
+		}
 	}
 
 	// Released while the process exits, never used: leaked until exit.

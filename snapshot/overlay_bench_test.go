@@ -64,7 +64,7 @@ type benchStream struct {
 func (s *benchStream) ev(kind tracer.Kind, cookie uint64, from, to uint8, local, peer netip.AddrPort) *tracer.Event {
 	s.ts += s.step
 	s.evs = append(s.evs, tracer.Event{Kind: kind, TS: s.ts, Cookie: cookie, NetNS: benchNetNS, PID: 4242, CurPID: 4242,
-		Comm: benchComm, OwnerKnown: kind != tracer.KindBirth && kind != tracer.KindAccept, StackID: -1,
+		Comm: benchComm, OwnerKnown: kind != tracer.KindBirth && kind != tracer.KindAccept,
 		Family: 2, Protocol: benchTCP, Type: 1, OldState: from, NewState: to, Local: local, Peer: peer})
 	return &s.evs[len(s.evs)-1]
 }

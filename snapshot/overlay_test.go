@@ -26,7 +26,8 @@ func minisocks(o *Overlay) []Entry {
 func TestOverlayLifecycle(t *testing.T) {
 	o := NewOverlay(nil)
 	o.Apply(&tracer.Event{Kind: tracer.KindBirth, Cookie: 7, Family: 2, Protocol: protoTCP, Type: 1,
-		NewState: StateClose, PID: 42, FD: 3, Inode: 99, StackID: 5, TS: 10})
+		NewState: StateClose, PID: 42, FD: 3, Inode: 99, TS: 10,
+		Stack: tracer.MakeStack([]uint64{0x401000}, 0x400000)})
 	e, ok := o.Get(7)
 	if !ok || e.Inode != 99 || len(e.Owners()) != 1 || e.Owners()[0].PID != 42 || e.Born != 10 {
 		t.Fatalf("after birth: %+v", e)

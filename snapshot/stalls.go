@@ -100,9 +100,9 @@ type Attempt struct {
 	PID      uint32
 	Comm     string
 	OwnerPID uint32
-	// StackID and UserRet: the user stack that called connect() (see
-	// tracer.Event); StackID < 0 when there is none.
-	StackID int32
+	// Stack and UserRet: the user stack that called connect() (see
+	// tracer.Event); Stack is zero (not Captured) when there is none.
+	Stack   tracer.Stack
 	UserRet uint64
 
 	// Start and End in CLOCK_MONOTONIC ns; End is 0 while pending.
@@ -278,7 +278,7 @@ func (t *StallTracker) full() bool {
 func (t *StallTracker) newAttempt(ev *tracer.Event) *Attempt {
 	t.seq++
 	return &Attempt{Seq: t.seq, Cookie: ev.Cookie, NetNS: ev.NetNS, Family: ev.Family,
-		Local: ev.Local, Peer: ev.Peer, StackID: -1}
+		Local: ev.Local, Peer: ev.Peer}
 }
 
 // active starts an active attempt at a CLOSE → SYN-SENT transition.
@@ -301,7 +301,7 @@ func (t *StallTracker) active(ev *tracer.Event) {
 		// connect() was called by a process other than the owner.
 		a.OwnerPID, a.PID = ev.PID, ev.CurPID
 	}
-	a.StackID, a.UserRet = ev.StackID, ev.UserRet
+	a.Stack, a.UserRet = ev.Stack, ev.UserRet
 	t.bySock[ev.Cookie] = a
 }
 
@@ -573,7 +573,7 @@ func (t *StallTracker) Request(netns uint32, family uint16, local, peer netip.Ad
 		}
 		t.seq++
 		a = &Attempt{Seq: t.seq, Passive: true, NetNS: netns, Family: family, Local: local, Peer: peer,
-			StackID: -1, Start: firstSynAck, firstSynAck: firstSynAck, lastSynAck: firstSynAck}
+			Start: firstSynAck, firstSynAck: firstSynAck, lastSynAck: firstSynAck}
 		t.listenerOwner(a)
 		t.requests[k] = a
 	}

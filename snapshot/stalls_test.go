@@ -23,14 +23,16 @@ var (
 // ev builds an event as the BPF side sends it (TCP, IPv4, netns 1).
 func ev(kind tracer.Kind, ts uint64, cookie uint64, old, new uint8, local, peer netip.AddrPort) *tracer.Event {
 	e := &tracer.Event{Kind: kind, TS: ts, Cookie: cookie, OldState: old, NewState: new, Local: local, Peer: peer,
-		NetNS: 1, Family: unix.AF_INET, Protocol: protoTCP, StackID: -1, PID: 100, CurPID: 100, OwnerKnown: true}
+		NetNS: 1, Family: unix.AF_INET, Protocol: protoTCP, PID: 100, CurPID: 100, OwnerKnown: true}
 	copy(e.Comm[:], "client")
 	return e
 }
 
+var connectStack = tracer.MakeStack([]uint64{0x7f0000001000, 0x401000}, 0x400000)
+
 func synSent(ts, cookie uint64) *tracer.Event {
 	e := ev(tracer.KindState, ts, cookie, StateClose, StateSynSent, any0, srv)
-	e.StackID, e.UserRet = 7, 0x401000
+	e.Stack, e.UserRet = connectStack, 0x401000
 	return e
 }
 
@@ -59,7 +61,7 @@ func TestActiveEstablished(t *testing.T) {
 	}
 	a := one(t, fin)
 	if a.Outcome != OutcomeEstablished || a.Pending(0) != 52*time.Microsecond || a.PID != 100 || a.Comm != "client" ||
-		a.StackID != 7 || a.UserRet != 0x401000 || a.Local != cli || a.Dst() != srv || a.Src() != cli ||
+		a.Stack != connectStack || a.UserRet != 0x401000 || a.Local != cli || a.Dst() != srv || a.Src() != cli ||
 		a.RTT != 39*time.Microsecond || a.Passive || a.Retransmits != 0 {
 		t.Errorf("attempt %+v", a)
 	}

@@ -102,10 +102,11 @@ type Event struct {
 
 	FD    uint32 // birth and accept (0 otherwise)
 	Inode uint32 // birth and accept (0 otherwise)
-	// StackID is, for a birth, the user stack that called socket(), and
-	// for a transition to SYN-SENT the one that called connect(): an id in
-	// the stacks map (see Tracer.Stack); <0 none.
-	StackID int32
+	// Stack is, for a birth, the user stack that called socket(), and for
+	// a transition to SYN-SENT the one that called connect(), in the modes
+	// that ask for them (Options.BirthStacks, ConnectStacks); zero
+	// otherwise.
+	Stack Stack
 	// UserRet is, for those same events, the word at the user stack
 	// pointer at the syscall: the caller's return address when the syscall
 	// wrapper set up no frame (glibc's socket() and connect()), which a
@@ -152,6 +153,10 @@ func (e *Event) CommString() string {
 // EventSize is the size of one ring-buffer record (struct event).
 const EventSize = int(unsafe.Sizeof(bpf.SstraceEvent{}))
 
+// StackedEventSize is the size of a record that carries a user stack
+// (struct stacked_event: the event, the executable's base, the frames).
+const StackedEventSize = int(unsafe.Sizeof(bpf.SstraceStackedEvent{}))
+
 // Offsets of struct event's fields, taken from the generated Go mirror so
 // that a change to the C struct cannot silently misalign the decoder.
 var (
@@ -164,7 +169,7 @@ var (
 	offCurPID   = unsafe.Offsetof(bpf.SstraceEvent{}.CurPid)
 	offFD       = unsafe.Offsetof(bpf.SstraceEvent{}.Fd)
 	offIno      = unsafe.Offsetof(bpf.SstraceEvent{}.Ino)
-	offStackID  = unsafe.Offsetof(bpf.SstraceEvent{}.StackId)
+	offNFrames  = unsafe.Offsetof(bpf.SstraceEvent{}.Nframes)
 	offFamily   = unsafe.Offsetof(bpf.SstraceEvent{}.Family)
 	offSport    = unsafe.Offsetof(bpf.SstraceEvent{}.Sport)
 	offDport    = unsafe.Offsetof(bpf.SstraceEvent{}.Dport)
@@ -177,6 +182,9 @@ var (
 	offSaddr    = unsafe.Offsetof(bpf.SstraceEvent{}.Saddr)
 	offDaddr    = unsafe.Offsetof(bpf.SstraceEvent{}.Daddr)
 	offComm     = unsafe.Offsetof(bpf.SstraceEvent{}.Comm)
+
+	offExeBase = unsafe.Offsetof(bpf.SstraceStackedEvent{}.ExeBase)
+	offFrames  = unsafe.Offsetof(bpf.SstraceStackedEvent{}.Frames)
 )
 
 const (
@@ -188,13 +196,31 @@ const (
 	stateListen  = 10
 )
 
-// Decode fills ev from one ring-buffer record. It checks the length and
-// never panics; it allocates nothing.
+// Decode fills ev from one ring-buffer record: a struct event, or a
+// struct stacked_event (a record longer than an event) whose frame count
+// is the event's nframes. It checks the lengths and never panics. It
+// allocates nothing for a record without a stack, and for one with a
+// stack at most a copy of its frames, the first time they are seen (see
+// Stack).
 func Decode(b []byte, ev *Event) error {
 	if len(b) < EventSize {
 		return fmt.Errorf("decoding event: %d bytes, want %d", len(b), EventSize)
 	}
 	ne := binary.NativeEndian
+	var stack Stack
+	switch n := int32(ne.Uint32(b[offNFrames:])); {
+	case len(b) == EventSize && n != 0:
+		return fmt.Errorf("decoding event: %d frames in a record without a stack", n)
+	case len(b) == EventSize:
+	case len(b) < int(offFrames):
+		return fmt.Errorf("decoding event: %d bytes, want %d, or at least %d with a stack", len(b), EventSize, offFrames)
+	case n < -4095: // errors are -errno
+		return fmt.Errorf("decoding event: frame count %d", n)
+	case n > int32((len(b)-int(offFrames))/8):
+		return fmt.Errorf("decoding event: %d frames in a record with room for %d", n, (len(b)-int(offFrames))/8)
+	default:
+		stack = stackFromRecord(b[offFrames:], n, ne.Uint64(b[offExeBase:]))
+	}
 	*ev = Event{
 		Kind:     Kind(b[offKind]),
 		TS:       ne.Uint64(b[offTS:]),
@@ -205,7 +231,7 @@ func Decode(b []byte, ev *Event) error {
 		CurPID:   ne.Uint32(b[offCurPID:]),
 		FD:       ne.Uint32(b[offFD:]),
 		Inode:    ne.Uint32(b[offIno:]),
-		StackID:  int32(ne.Uint32(b[offStackID:])),
+		Stack:    stack,
 		UserRet:  ne.Uint64(b[offUserRet:]),
 		Family:   ne.Uint16(b[offFamily:]),
 		Protocol: ne.Uint16(b[offProtocol:]),

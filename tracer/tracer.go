@@ -42,7 +42,8 @@ const (
 )
 
 // DefaultRingSize is the ring buffer's size in bytes: at ~120-byte events,
-// about 70k events of slack between two polls.
+// about 70k events of slack between two polls (about 7k of the ~1.1 KiB
+// records that carry a user stack).
 const DefaultRingSize = 8 << 20
 
 // DefaultPoll is how often the reader looks at the ring when no wakeup came.
@@ -66,8 +67,9 @@ type Options struct {
 	FollowPIDs []uint32
 	// BirthStacks: births carry the user stack that called socket()
 	// (leaks). ConnectStacks: transitions to SYN-SENT carry the one that
-	// called connect() (stalls). Each costs a stack walk per event, so
-	// modes that print no stacks leave them off.
+	// called connect() (stalls). Each costs a stack walk per event and
+	// makes its record ~1.1 KiB instead of 120 bytes (the frames travel
+	// in the ring), so modes that print no stacks leave them off.
 	BirthStacks, ConnectStacks bool
 }
 
@@ -81,14 +83,11 @@ func (h HookError) Error() string { return h.Hook + ": " + h.Err.Error() }
 
 // Tracer owns the loaded objects, the links and the ring-buffer reader.
 type Tracer struct {
-	spec   *ebpf.CollectionSpec
-	events *ebpf.Map
-	drops  *ebpf.Map
-	stacks *ebpf.Map
-	socks  *ebpf.Map
-	pids   *ebpf.Map
-	// exeBase: mm->start_code of followed processes.
-	exeBase *ebpf.Map
+	spec    *ebpf.CollectionSpec
+	events  *ebpf.Map
+	drops   *ebpf.Map
+	socks   *ebpf.Map
+	pids    *ebpf.Map
 	progs   []*ebpf.Program // attached programs, for their miss counts
 	reader  *ringbuf.Reader
 	poll    time.Duration
@@ -151,13 +150,10 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 		ringSize = DefaultRingSize
 	}
 	t.spec.Maps["events"].MaxEntries = uint32(ringSize)
-	// Maps a mode never writes are made as small as the kernel allows:
-	// both are preallocated (~17 MiB of stacks, ~20 MiB of owners).
-	if !opts.BirthStacks && !opts.ConnectStacks {
-		t.spec.Maps["stacks"].MaxEntries = 1
-	}
+	// Maps a mode never writes are made as small as the kernel allows
+	// (the LRU map of owners is preallocated: ~20 MiB).
 	if len(opts.FollowPIDs) == 0 {
-		for _, m := range []string{"socks", "pids", "exe_base"} {
+		for _, m := range []string{"socks", "pids"} {
 			t.spec.Maps[m].MaxEntries = 1
 		}
 	}
@@ -170,24 +166,21 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 	var maps struct {
 		Events *ebpf.Map `ebpf:"events"`
 		Drops  *ebpf.Map `ebpf:"drops"`
-		Stacks *ebpf.Map `ebpf:"stacks"`
 		Socks  *ebpf.Map `ebpf:"socks"`
 		PIDs   *ebpf.Map `ebpf:"pids"`
-		Exe    *ebpf.Map `ebpf:"exe_base"`
 		Dying  *ebpf.Map `ebpf:"dying"`
 	}
 	if err := t.spec.LoadAndAssign(&maps, nil); err != nil {
 		return fmt.Errorf("creating BPF maps: %w", explainPerm(err))
 	}
-	t.events, t.drops, t.stacks, t.socks, t.pids, t.exeBase = maps.Events, maps.Drops, maps.Stacks, maps.Socks, maps.PIDs, maps.Exe
-	for _, m := range []*ebpf.Map{t.events, t.drops, t.stacks, t.socks, t.pids, t.exeBase, maps.Dying} {
+	t.events, t.drops, t.socks, t.pids = maps.Events, maps.Drops, maps.Socks, maps.PIDs
+	for _, m := range []*ebpf.Map{t.events, t.drops, t.socks, t.pids, maps.Dying} {
 		t.onClose(m.Close)
 	}
 	// Every program must use these same maps: a map left out would be
 	// created anew, private to each program.
 	shared := map[string]*ebpf.Map{
-		"events": t.events, "drops": t.drops, "stacks": t.stacks, "socks": t.socks, "pids": t.pids,
-		"exe_base": t.exeBase, "dying": maps.Dying,
+		"events": t.events, "drops": t.drops, "socks": t.socks, "pids": t.pids, "dying": maps.Dying,
 	}
 	for name := range t.spec.Maps {
 		if !strings.HasPrefix(name, ".") && shared[name] == nil {
@@ -466,23 +459,6 @@ func (t *Tracer) Drops() (uint64, error) {
 	return n, nil
 }
 
-// Stack returns the user-space return addresses of a stack id from a birth
-// or SYN-SENT event, innermost first.
-func (t *Tracer) Stack(id int32) ([]uint64, error) {
-	if id < 0 {
-		return nil, nil
-	}
-	var frames [127]uint64
-	if err := t.stacks.Lookup(uint32(id), &frames); err != nil {
-		return nil, fmt.Errorf("looking up stack %d: %w", id, err)
-	}
-	n := 0
-	for n < len(frames) && frames[n] != 0 {
-		n++
-	}
-	return frames[:n:n], nil
-}
-
 // FollowedPIDs is the set of processes traced with Options.FollowPIDs: the
 // roots and every process they forked since.
 func (t *Tracer) FollowedPIDs() (map[uint32]bool, error) {
@@ -499,17 +475,6 @@ func (t *Tracer) FollowedPIDs() (map[uint32]bool, error) {
 		return nil, fmt.Errorf("iterating pids map: %w", err)
 	}
 	return out, nil
-}
-
-// ExeBase is where a followed process's executable text started
-// (mm->start_code), recorded at its first socket birth: with the
-// executable's file, it places the process's own frames after it is gone.
-func (t *Tracer) ExeBase(pid uint32) (uint64, bool) {
-	var base uint64
-	if err := t.exeBase.Lookup(pid, &base); err != nil {
-		return 0, false
-	}
-	return base, true
 }
 
 // Close detaches every hook and frees every object; it is safe on a

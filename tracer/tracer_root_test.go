@@ -214,8 +214,8 @@ func TestLifecycle(t *testing.T) {
 			if e.PID != me || e.FD != uint32(unusedFD) {
 				t.Errorf("unused socket birth: pid %d fd %d, want %d %d", e.PID, e.FD, me, unusedFD)
 			}
-			if e.StackID < 0 {
-				t.Errorf("unused socket birth has no user stack")
+			if e.Stack.Len() < 2 || e.Stack.ExeBase() == 0 {
+				t.Errorf("unused socket birth has no user stack: %d frames (%v), executable at %#x", e.Stack.Len(), e.Stack.Err(), e.Stack.ExeBase())
 			}
 		}
 	}
@@ -296,10 +296,18 @@ func wantStates(t *testing.T, what string, evs []Event, want [][2]uint8) {
 	}
 }
 
-// A ring too small for the burst loses events, and the loss is counted.
+// A ring too small for the burst loses events, and the loss is counted:
+// plain records, and births that carry a stack in a record of their own
+// size.
 func TestDropsCounted(t *testing.T) {
+	for _, stacks := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stacks=%v", stacks), func(t *testing.T) { testDropsCounted(t, stacks) })
+	}
+}
+
+func testDropsCounted(t *testing.T, stacks bool) {
 	ns := nstest.New(t)
-	tr := openIn(t, ns, Options{RingSize: os.Getpagesize()})
+	tr := openIn(t, ns, Options{RingSize: os.Getpagesize(), BirthStacks: stacks})
 	const n = 200
 	err := ns.Do(func() error {
 		for i := 0; i < n; i++ {
@@ -319,7 +327,7 @@ func TestDropsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got int
+	var got, births int
 	for {
 		var ev Event
 		err := tr.ReadTimeout(&ev, 50*time.Millisecond)
@@ -330,10 +338,19 @@ func TestDropsCounted(t *testing.T) {
 			t.Fatal(err)
 		}
 		got++
+		if ev.Kind == KindBirth {
+			births++
+			if ev.Stack.Captured() != stacks || (stacks && ev.Stack.Len() == 0) {
+				t.Errorf("birth with stack captured %v (%d frames, %v); want %v", ev.Stack.Captured(), ev.Stack.Len(), ev.Stack.Err(), stacks)
+			}
+		}
 	}
-	t.Logf("%d sockets: %d events delivered, %d dropped", n, got, drops)
+	t.Logf("%d sockets: %d events delivered (%d births), %d dropped", n, got, births, drops)
 	if drops == 0 {
 		t.Fatal("no drops counted with a one-page ring")
+	}
+	if births == 0 {
+		t.Error("no birth delivered")
 	}
 	// Three events per socket (birth, release, destroy): every one is
 	// either delivered or counted.
@@ -452,11 +469,11 @@ func TestHandshakeEvents(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %d->%d", e.Kind, e.OldState, e.NewState))
 		switch {
 		case e.Kind == KindState && e.NewState == stateSynSent:
-			if e.StackID < 0 || e.UserRet == 0 || e.CurPID != me || e.Peer.String() != "127.0.0.1:9" {
-				t.Errorf("SYN-SENT: stack %d ret %#x cur %d peer %s; want a stack, pid %d", e.StackID, e.UserRet, e.CurPID, e.Peer, me)
+			if !e.Stack.Captured() || e.UserRet == 0 || e.CurPID != me || e.Peer.String() != "127.0.0.1:9" {
+				t.Errorf("SYN-SENT: stack %v ret %#x cur %d peer %s; want a stack, pid %d", e.Stack.Captured(), e.UserRet, e.CurPID, e.Peer, me)
 			}
-			if frames, err := tr.Stack(e.StackID); err != nil || len(frames) < 2 {
-				t.Errorf("connect() stack: %v %v", frames, err)
+			if e.Stack.Len() < 2 || e.Stack.Err() != nil {
+				t.Errorf("connect() stack: %#x %v", e.Stack.Frames(), e.Stack.Err())
 			}
 		case e.Kind == KindError:
 			if e.Errno != uint32(unix.ECONNREFUSED) || e.FD != 0 {
@@ -519,7 +536,7 @@ func TestSetStateFallback(t *testing.T) {
 		return false
 	})
 	for _, e := range evs {
-		if e.Kind == KindState && e.NewState == stateSynSent && (e.StackID < 0 || e.UserRet == 0) {
+		if e.Kind == KindState && e.NewState == stateSynSent && (e.Stack.Len() == 0 || e.UserRet == 0) {
 			t.Errorf("SYN-SENT from the classic tracepoint without a stack: %+v", e)
 		}
 	}

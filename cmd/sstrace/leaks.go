@@ -148,7 +148,7 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 	}
 
 	l := &leakSession{
-		tr: tr, o: o, stdout: stdout, stderr: stderr, stacks: newUserStacks(tr),
+		tr: tr, o: o, stdout: stdout, stderr: stderr, stacks: newUserStacks(),
 		tracker:     snapshot.NewLeakTracker(monoNow()),
 		netnsCookie: netnsCookie, startWall: time.Now(),
 	}
@@ -361,7 +361,7 @@ func (l *leakSession) build(leaks []snapshot.LeakedSocket, final bool) leakRepor
 	for _, g := range snapshot.GroupLeaks(leaks) {
 		rg := reportGroup{Class: g.Class, PID: g.PID, Comm: g.Comm, Count: len(g.Sockets),
 			OldestMs: g.Oldest().Milliseconds(), NewestMs: g.Newest().Milliseconds(),
-			BeforeTracing: g.StackID < 0 && g.Sockets[0].Birth == nil}
+			BeforeTracing: !g.Stack.Captured() && g.Sockets[0].Birth == nil}
 		for _, s := range g.Sockets {
 			rg.FDs = append(rg.FDs, s.FD)
 			rg.AtExit = rg.AtExit || s.AtExit
@@ -373,8 +373,8 @@ func (l *leakSession) build(leaks []snapshot.LeakedSocket, final bool) leakRepor
 			r.CloseWait += len(g.Sockets)
 		}
 		rg.Exe = l.stacks.process(g.PID).exe
-		if g.StackID >= 0 {
-			rg.frames, rg.StackError = l.stacks.stack(g.PID, g.StackID, g.UserRet)
+		if g.Stack.Captured() {
+			rg.frames, rg.StackError = l.stacks.stack(g.PID, g.Stack, g.UserRet)
 			rg.Stack = reportFrames(rg.frames)
 		}
 		r.Groups = append(r.Groups, rg)

@@ -125,7 +125,7 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 	if s := tr.MissingSummary(); s != "" {
 		fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", s)
 	}
-	stacks := newUserStacks(tr)
+	stacks := newUserStacks()
 	s := &stallSession{
 		tr: tr, o: o, w: bufio.NewWriter(stdout), expr: expr, stacks: stacks, frames: newStackCache(stacks),
 		tracker: snapshot.NewStallTracker(), stats: snapshot.NewStallStats(),
@@ -199,8 +199,8 @@ func parseStallsFilter(args []string) (filter.Expr, error) {
 }
 
 type stackKey struct {
-	pid uint32
-	id  int32
+	pid   uint32
+	stack tracer.Stack
 }
 
 type stackResult struct {
@@ -242,8 +242,8 @@ func newStackCache(stacks *userStacks) *stackCache {
 // close stops the worker.
 func (c *stackCache) close() { close(c.work) }
 
-func (c *stackCache) future(pid uint32, id int32, userRet uint64) *stackFuture {
-	k := stackKey{pid, id}
+func (c *stackCache) future(pid uint32, st tracer.Stack, userRet uint64) *stackFuture {
+	k := stackKey{pid, st}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f, ok := c.m[k]; ok {
@@ -268,15 +268,15 @@ func (c *stackCache) claim(f *stackFuture) bool {
 }
 
 func (c *stackCache) resolve(f *stackFuture) {
-	frames, errStr := c.stacks.stack(f.key.pid, f.key.id, f.userRet)
+	frames, errStr := c.stacks.stack(f.key.pid, f.key.stack, f.userRet)
 	f.res = stackResult{frames: reportFrames(frames), err: errStr}
 	close(f.done)
 }
 
 // prefetch starts symbolizing a stack in the background (unless the
 // worker is busy: then it is done when asked for).
-func (c *stackCache) prefetch(pid uint32, id int32, userRet uint64) {
-	f := c.future(pid, id, userRet)
+func (c *stackCache) prefetch(pid uint32, st tracer.Stack, userRet uint64) {
+	f := c.future(pid, st, userRet)
 	select {
 	case c.work <- f:
 	default:
@@ -284,8 +284,8 @@ func (c *stackCache) prefetch(pid uint32, id int32, userRet uint64) {
 }
 
 // get returns a stack's symbols, resolving them now if no one has started.
-func (c *stackCache) get(pid uint32, id int32, userRet uint64) stackResult {
-	f := c.future(pid, id, userRet)
+func (c *stackCache) get(pid uint32, st tracer.Stack, userRet uint64) stackResult {
+	f := c.future(pid, st, userRet)
 	if c.claim(f) {
 		c.resolve(f)
 	}
@@ -320,8 +320,8 @@ func (s *stallSession) apply(ev *tracer.Event) {
 			pid = ev.PID
 		}
 		s.stacks.process(pid)
-		if ev.StackID >= 0 {
-			s.frames.prefetch(pid, ev.StackID, ev.UserRet)
+		if ev.Stack.Captured() {
+			s.frames.prefetch(pid, ev.Stack, ev.UserRet)
 		}
 	}
 	s.tracker.Apply(ev)
@@ -489,13 +489,13 @@ func addrString(ap netip.AddrPort) string {
 // stack symbolizes (once per process and stack) the stack that called
 // connect().
 func (s *stallSession) stack(a *snapshot.Attempt) stackResult {
-	if a.StackID < 0 {
+	if !a.Stack.Captured() {
 		if a.BeforeTracing {
 			return stackResult{err: "connect() called before tracing started"}
 		}
 		return stackResult{err: "no user stack captured"}
 	}
-	return s.frames.get(a.PID, a.StackID, a.UserRet)
+	return s.frames.get(a.PID, a.Stack, a.UserRet)
 }
 
 // emit prints one attempt: live (stalled, still pending) or with its

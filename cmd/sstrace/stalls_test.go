@@ -22,7 +22,7 @@ func testSession(o *stallsOptions, out *bytes.Buffer) *stallSession {
 
 func attemptTo(dst string, outcome string) *snapshot.Attempt {
 	return &snapshot.Attempt{Seq: 1, Family: unix.AF_INET, Local: netip.MustParseAddrPort("10.0.0.2:40000"),
-		Peer: netip.MustParseAddrPort(dst), PID: 42, Comm: "curl", StackID: -1, Outcome: outcome,
+		Peer: netip.MustParseAddrPort(dst), PID: 42, Comm: "curl", Outcome: outcome,
 		Start: 2_000_000_000, End: 2_000_052_000, RTT: 39 * time.Microsecond}
 }
 

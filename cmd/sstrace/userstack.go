@@ -17,7 +17,6 @@ import (
 // process's mappings are read once, while it lives: call process when its
 // event arrives, stack when reporting. It is safe for concurrent use.
 type userStacks struct {
-	tr    *tracer.Tracer
 	sym   *symbol.Symbolizer
 	mu    sync.Mutex // guards procs
 	procs map[uint32]*procInfo
@@ -37,8 +36,8 @@ type procInfo struct {
 	err  error
 }
 
-func newUserStacks(tr *tracer.Tracer) *userStacks {
-	return &userStacks{tr: tr, sym: symbol.New(), procs: map[uint32]*procInfo{}, exeHint: map[uint32]string{}}
+func newUserStacks() *userStacks {
+	return &userStacks{sym: symbol.New(), procs: map[uint32]*procInfo{}, exeHint: map[uint32]string{}}
 }
 
 // process reads (once) a process's executable and mappings.
@@ -75,16 +74,16 @@ var syscallWrappers = map[string]bool{
 	"connect": true, "__connect": true, "__libc_connect": true, "__GI___connect": true, "__GI_connect": true,
 }
 
-// stack symbolizes the stack id captured for pid. When the innermost frame
-// is a frameless libc wrapper, userRet (the word at the stack pointer: the
+// stack symbolizes a stack captured in pid. When the innermost frame is a
+// frameless libc wrapper, userRet (the word at the stack pointer: the
 // caller's return address) is put back in as the second frame. The string
 // says why there is no stack.
-func (u *userStacks) stack(pid uint32, id int32, userRet uint64) ([]symbol.Frame, string) {
+func (u *userStacks) stack(pid uint32, st tracer.Stack, userRet uint64) ([]symbol.Frame, string) {
 	p := u.process(pid)
-	addrs, err := u.tr.Stack(id)
-	if err != nil {
+	if err := st.Err(); err != nil {
 		return nil, err.Error()
 	}
+	addrs := st.Frames()
 	proc := p.proc
 	if proc != nil && len(addrs) > 0 && !resolved(proc.Lookup(addrs[0], false)) &&
 		!resolved(proc.Lookup(addrs[len(addrs)-1], true)) {
@@ -96,14 +95,13 @@ func (u *userStacks) stack(pid uint32, id int32, userRet uint64) ([]symbol.Frame
 		// Gone before its maps could be read: place its executable where
 		// the kernel saw its text.
 		var perr error
-		base, ok := u.tr.ExeBase(pid)
 		switch {
 		case p.exe == "":
 			perr = errors.New("executable unknown")
-		case !ok:
+		case st.ExeBase() == 0:
 			perr = errors.New("no text address recorded")
 		default:
-			proc, perr = procFromExe(u.sym, p.exe, base)
+			proc, perr = procFromExe(u.sym, p.exe, st.ExeBase())
 		}
 		if proc == nil {
 			msg := "process gone before its mappings were read"
