@@ -17,6 +17,7 @@
  *   tp_btf tcp_retransmit_skb   a SYN retransmitted (sockets in SYN-SENT only)
  *   tp_btf tcp_retransmit_synack a SYN-ACK retransmitted (passive attempts)
  *   tp_btf inet_sk_error_report a TCP socket's error (refused, timed out, unreachable)
+ *   tp_btf sched_process_fork/exit  the followed process tree (leaks -- CMD, --pid)
  *   iter/task_file              the fd inventory (who holds which socket)
  *
  * Events are small and fixed-size (only the modes that print stacks make
@@ -205,7 +206,7 @@ struct {
 } dying SEC(".maps");
 
 /* With follow_pids: the process tree being traced (tgid -> 1). The loader
- * puts the root in; forks add their children. */
+ * puts the root in; forks add their children; exits take them out. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -853,6 +854,35 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 		return 0;
 	if (bpf_map_lookup_elem(&pids, &ptgid))
 		bpf_map_update_elem(&pids, &ctgid, &one, BPF_NOEXIST);
+	return 0;
+}
+
+/* Forget a process of the traced tree once it is gone, so that pids holds
+ * the live tree: without this it kept every process that ever ran until it
+ * filled up (then new children went unfollowed), and a pid the kernel gave
+ * to an unrelated process later was followed. A pid deleted here and then
+ * reused is not followed: only a fork from a followed process adds one.
+ *
+ * The tracepoint fires for each thread that exits. do_exit() counts the
+ * thread out of signal->live before it (kernel/exit.c: group_dead =
+ * atomic_dec_and_test(&tsk->signal->live), then, later,
+ * trace_sched_process_exit), so the thread group is dead when live is 0.
+ * Newer kernels also pass that as a group_dead argument (6.18 does, 6.8
+ * did not); older ones pass only the task, so the count is what is read.
+ * Two threads exiting at once may both see 0: deleting twice is harmless.
+ *
+ * The sockets the process still holds are closed after the tracepoint
+ * (exit_files), and their deaths are still reported: follow mode keys
+ * those by socket (socks), not by pid. Attached only in follow mode. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *p)
+{
+	__u32 tgid;
+
+	if (!follow_pids || p->signal->live.counter)
+		return 0;
+	tgid = p->tgid;
+	bpf_map_delete_elem(&pids, &tgid);
 	return 0;
 }
 

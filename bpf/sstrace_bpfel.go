@@ -85,6 +85,7 @@ const (
 	SstraceProgDestroySock       = "destroy_sock"
 	SstraceProgErrorReport       = "error_report"
 	SstraceProgInventory         = "inventory"
+	SstraceProgProcessExit       = "process_exit"
 	SstraceProgProcessFork       = "process_fork"
 	SstraceProgReceiveReset      = "receive_reset"
 	SstraceProgRetransmitSkb     = "retransmit_skb"
@@ -153,6 +154,7 @@ type SstraceProgramSpecs struct {
 	DestroySock      *ebpf.ProgramSpec `ebpf:"destroy_sock"`
 	ErrorReport      *ebpf.ProgramSpec `ebpf:"error_report"`
 	Inventory        *ebpf.ProgramSpec `ebpf:"inventory"`
+	ProcessExit      *ebpf.ProgramSpec `ebpf:"process_exit"`
 	ProcessFork      *ebpf.ProgramSpec `ebpf:"process_fork"`
 	ReceiveReset     *ebpf.ProgramSpec `ebpf:"receive_reset"`
 	RetransmitSkb    *ebpf.ProgramSpec `ebpf:"retransmit_skb"`
@@ -251,6 +253,7 @@ type SstracePrograms struct {
 	DestroySock      *ebpf.Program `ebpf:"destroy_sock"`
 	ErrorReport      *ebpf.Program `ebpf:"error_report"`
 	Inventory        *ebpf.Program `ebpf:"inventory"`
+	ProcessExit      *ebpf.Program `ebpf:"process_exit"`
 	ProcessFork      *ebpf.Program `ebpf:"process_fork"`
 	ReceiveReset     *ebpf.Program `ebpf:"receive_reset"`
 	RetransmitSkb    *ebpf.Program `ebpf:"retransmit_skb"`
@@ -271,6 +274,7 @@ func (p *SstracePrograms) Close() error {
 		p.DestroySock,
 		p.ErrorReport,
 		p.Inventory,
+		p.ProcessExit,
 		p.ProcessFork,
 		p.ReceiveReset,
 		p.RetransmitSkb,

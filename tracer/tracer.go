@@ -39,6 +39,7 @@ const (
 	HookSynAck      = "tp_btf/tcp_retransmit_synack"
 	HookErrReport   = "tp_btf/inet_sk_error_report"
 	HookFork        = "tp_btf/sched_process_fork"
+	HookExit        = "tp_btf/sched_process_exit"
 )
 
 // DefaultRingSize is the ring buffer's size in bytes: at ~120-byte events,
@@ -285,8 +286,13 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 	attach(HookRetransmit, "retransmit_skb", tracing)
 	attach(HookSynAck, "retransmit_synack", tracing)
 	attach(HookErrReport, "error_report", tracing)
-	if len(opts.FollowPIDs) > 0 && !attach(HookFork, "process_fork", tracing) {
-		return fmt.Errorf("following the process tree: %w", t.missing[len(t.missing)-1])
+	if len(opts.FollowPIDs) > 0 {
+		if !attach(HookFork, "process_fork", tracing) {
+			return fmt.Errorf("following the process tree: %w", t.missing[len(t.missing)-1])
+		}
+		// Without it the tree is still followed; the pids map only
+		// grows, as it did before this hook (Missing says so).
+		attach(HookExit, "process_exit", tracing)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("attaching BPF programs: %w", err)
@@ -460,7 +466,7 @@ func (t *Tracer) Drops() (uint64, error) {
 }
 
 // FollowedPIDs is the set of processes traced with Options.FollowPIDs: the
-// roots and every process they forked since.
+// roots and every process they forked since, as long as they live.
 func (t *Tracer) FollowedPIDs() (map[uint32]bool, error) {
 	out := map[uint32]bool{}
 	var (

@@ -1,12 +1,16 @@
 package tracer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,8 +21,18 @@ import (
 )
 
 // The test binary doubles as a client process, so that transitions on the
-// server's socket fire while another process is on the CPU.
+// server's socket fire while another process is on the CPU, and as the
+// process tree of TestFollowExit.
 func TestMain(m *testing.M) {
+	switch os.Getenv("SSTRACE_TEST_FOLLOW") {
+	case "root":
+		followRoot()
+		return
+	case "child":
+		// Lives until its stdin closes.
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
 	if addr := os.Getenv("SSTRACE_TEST_CLIENT"); addr != "" {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -539,5 +553,196 @@ func TestSetStateFallback(t *testing.T) {
 		if e.Kind == KindState && e.NewState == stateSynSent && (e.Stack.Len() == 0 || e.UserRet == 0) {
 			t.Errorf("SYN-SENT from the classic tracepoint without a stack: %+v", e)
 		}
+	}
+}
+
+// followRoot is TestFollowExit's followed process. Each line on stdin is a
+// step; it answers each with one line on stdout:
+//
+//	go     starts a child (answers "child PID"), then lets one of its own
+//	       threads exit and waits until it has ("thread TID"), then makes
+//	       a TCP socket it never uses ("socket INODE")
+//	reap   ends the child and waits for it ("reaped")
+//	EOF    exits, the socket still open
+func followRoot() {
+	// Keeps other goroutines off the main thread, which Go parks instead
+	// of ending when a goroutine locked to it returns.
+	runtime.LockOSThread()
+	fail := func(err error) {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	in := bufio.NewScanner(os.Stdin)
+	var child *exec.Cmd
+	var childIn io.WriteCloser
+	for in.Scan() {
+		switch in.Text() {
+		case "go":
+			child = exec.Command(os.Args[0])
+			child.Env = append(os.Environ(), "SSTRACE_TEST_FOLLOW=child")
+			var err error
+			if childIn, err = child.StdinPipe(); err != nil {
+				fail(err)
+			}
+			if err := child.Start(); err != nil {
+				fail(err)
+			}
+			fmt.Println("child", child.Process.Pid)
+
+			// A goroutine that ends locked to its thread ends the thread
+			// (while the process lives on). A thread pidfd becomes
+			// readable once the thread has exited.
+			type gone struct{ tid, pidfd int }
+			c := make(chan gone)
+			go func() {
+				runtime.LockOSThread()
+				tid := unix.Gettid()
+				fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
+				if err != nil {
+					fail(fmt.Errorf("pidfd of thread %d: %w", tid, err))
+				}
+				c <- gone{tid, fd}
+			}()
+			g := <-c
+			pfd := []unix.PollFd{{Fd: int32(g.pidfd), Events: unix.POLLIN}}
+			for {
+				if _, err := unix.Poll(pfd, -1); err == nil {
+					break
+				} else if err != unix.EINTR {
+					fail(err)
+				}
+			}
+			fmt.Println("thread", g.tid)
+
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+			if err != nil {
+				fail(err)
+			}
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil {
+				fail(err)
+			}
+			fmt.Println("socket", st.Ino)
+		case "reap":
+			childIn.Close()
+			child.Wait()
+			fmt.Println("reaped")
+		}
+	}
+	os.Exit(0)
+}
+
+// In follow mode the pids map holds the live tree: a fork adds the child,
+// its exit takes it out, a thread's exit does not take its process out,
+// and the whole process's exit does. The socket the process held until it
+// exited (closed after the exit tracepoint) is still reported dead.
+func TestFollowExit(t *testing.T) {
+	ns := nstest.New(t)
+	root := exec.Command(os.Args[0])
+	root.Env = append(os.Environ(), "SSTRACE_TEST_FOLLOW=root")
+	root.Stderr = os.Stderr
+	stdin, err := root.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := root.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Do(root.Start); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Process.Kill(); root.Wait() })
+	pid := uint32(root.Process.Pid)
+	tr := openIn(t, ns, Options{FollowPIDs: []uint32{pid}})
+	if !tr.has(HookExit) || !tr.has(HookFork) {
+		t.Fatalf("follow mode without its hooks: %v", tr.Hooks())
+	}
+	out := bufio.NewScanner(stdout)
+	ask := func(step string, fields int) []string {
+		t.Helper()
+		if _, err := io.WriteString(stdin, step+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for range fields {
+			if !out.Scan() {
+				t.Fatalf("%s: the followed process ended: %v", step, out.Err())
+			}
+			if strings.HasPrefix(out.Text(), "error") {
+				t.Fatalf("%s: %s", step, out.Text())
+			}
+			got = append(got, out.Text())
+		}
+		return got
+	}
+	followed := func(want map[uint32]bool, when string) {
+		t.Helper()
+		got, err := tr.FollowedPIDs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: followed %v, want %v", when, got, want)
+		}
+	}
+
+	var child, tid int
+	var ino uint32
+	lines := ask("go", 3)
+	_, err1 := fmt.Sscanf(lines[0], "child %d", &child)
+	_, err2 := fmt.Sscanf(lines[1], "thread %d", &tid)
+	_, err3 := fmt.Sscanf(lines[2], "socket %d", &ino)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		t.Fatalf("answers %q: %v", lines, err)
+	}
+	if tid == int(pid) {
+		t.Fatalf("the thread that exited was the main thread")
+	}
+	followed(map[uint32]bool{pid: true, uint32(child): true}, "after a fork and a thread's exit")
+	ask("reap", 1)
+	followed(map[uint32]bool{pid: true}, "after the child's exit")
+	stdin.Close()
+	if err := root.Wait(); err != nil {
+		t.Fatalf("followed process: %v", err)
+	}
+	// Reaped: its do_exit, the tracepoint and exit_files are done.
+	followed(map[uint32]bool{}, "after the process's exit")
+
+	var cookie uint64
+	evs := collect(t, tr, func(evs []Event) bool {
+		for _, e := range evs {
+			if e.Kind == KindBirth && e.Inode == ino {
+				cookie = e.Cookie
+			}
+			if e.Kind == KindDestroy && e.Cookie == cookie && cookie != 0 {
+				return true
+			}
+		}
+		return false
+	})
+	var mine []Event
+	for _, e := range evs {
+		if e.Cookie != cookie {
+			continue
+		}
+		mine = append(mine, e)
+		if e.PID != pid {
+			t.Errorf("%s of the socket attributed to pid %d, want %d", e.Kind, e.PID, pid)
+		}
+		if e.Kind == KindRelease && !e.Exiting {
+			t.Errorf("release at exit without Exiting: %+v", e)
+		}
+	}
+	wantKinds(t, "socket held until exit", mine, KindBirth, KindRelease, KindDestroy)
+}
+
+// Outside follow mode neither process hook is attached: trace and watch do
+// not pay for them.
+func TestNoProcessHooksUnlessFollowing(t *testing.T) {
+	ns := nstest.New(t)
+	tr := openIn(t, ns, Options{})
+	if tr.has(HookFork) || tr.has(HookExit) {
+		t.Errorf("hooks %v: process hooks attached without FollowPIDs", tr.Hooks())
 	}
 }
