@@ -33,6 +33,15 @@ type leaksOptions struct {
 	failOnLeak bool
 	netns      string
 	tf         tracerFlags
+	hooks      leakHooks
+}
+
+// leakHooks run at the steps of a report (test plumbing: they make the
+// races between those steps happen on purpose); nil in the command.
+type leakHooks struct {
+	// beforeInventory runs after the ring was drained, before the fd
+	// inventory; afterInventory right after the inventory.
+	beforeInventory, afterInventory func()
 }
 
 // exitLeaks is the status of `leaks --fail-on-leak` when leaks were found.
@@ -235,16 +244,30 @@ func (l *leakSession) apply(ev *tracer.Event) {
 
 // drain applies every event already in the ring: those emitted before now.
 func (l *leakSession) drain() error {
-	var ev tracer.Event
+	_, err := l.drainHolding(false)
+	return err
+}
+
+// drainHolding is drain, but with holdDeaths it applies no release or
+// destroy: it returns them, in order, to be applied later.
+func (l *leakSession) drainHolding(holdDeaths bool) ([]tracer.Event, error) {
+	var (
+		ev   tracer.Event
+		held []tracer.Event
+	)
 	for {
 		err := l.tr.ReadTimeout(&ev, time.Millisecond)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil
+			return held, nil
 		}
 		if err != nil {
-			return fmt.Errorf("leaks: %w", err)
+			return held, fmt.Errorf("leaks: %w", err)
 		}
-		l.apply(&ev)
+		if holdDeaths && (ev.Kind == tracer.KindRelease || ev.Kind == tracer.KindDestroy) {
+			held = append(held, ev)
+		} else {
+			l.apply(&ev)
+		}
 	}
 }
 
@@ -254,13 +277,23 @@ func (l *leakSession) finishCommand(waitErr error) error {
 	if err := l.drain(); err != nil {
 		return err
 	}
-	leaks := append([]snapshot.LeakedSocket(nil), l.tracker.AtExit()...)
-	// Descendants that outlived CMD (daemons) still hold theirs.
+	// Descendants that outlived CMD (daemons) still hold theirs. Taken
+	// first: the releases read after the inventory are applied only then,
+	// and a process that exited meanwhile has its sockets among AtExit.
 	live, err := l.inventoryLeaks(true)
 	if err != nil {
 		return err
 	}
-	leaks = append(leaks, live...)
+	leaks := append([]snapshot.LeakedSocket(nil), l.tracker.AtExit()...)
+	atExit := map[uint64]bool{}
+	for _, ls := range leaks {
+		atExit[ls.Cookie] = true
+	}
+	for _, ls := range live {
+		if !atExit[ls.Cookie] {
+			leaks = append(leaks, ls)
+		}
+	}
 	if err := l.print(leaks, true); err != nil {
 		return err
 	}
@@ -284,14 +317,37 @@ func (l *leakSession) finishCommand(waitErr error) error {
 	return nil
 }
 
-// inventoryLeaks classifies the sockets processes hold now. With onlyTraced
-// (or --pid), only the followed process tree counts.
+// inventoryLeaks classifies the sockets processes hold now (the events
+// emitted before it are applied already). With onlyTraced (or --pid),
+// only the followed process tree counts.
 func (l *leakSession) inventoryLeaks(onlyTraced bool) ([]snapshot.LeakedSocket, error) {
+	if h := l.o.hooks.beforeInventory; h != nil {
+		h()
+	}
 	inv, err := l.tr.Inventory()
 	if err != nil {
 		return nil, fmt.Errorf("leaks: %w", err)
 	}
 	now := monoNow()
+	if h := l.o.hooks.afterInventory; h != nil {
+		h()
+	}
+	// A socket created after the drain and before the iterator reached
+	// its process is in the inventory while its birth is still in the
+	// ring: without reading that, the report would call it never
+	// connected and created before tracing. So read the ring again, up
+	// to now. Its deaths are held back until the inventory is classified:
+	// a socket the inventory saw, closed since, would otherwise have lost
+	// its birth record and be taken for one created before tracing.
+	held, err := l.drainHolding(true)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for i := range held {
+			l.apply(&held[i])
+		}
+	}()
 	if onlyTraced || len(l.o.pids) > 0 {
 		tree, err := l.tr.FollowedPIDs()
 		if err != nil {

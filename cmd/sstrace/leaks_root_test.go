@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"sstrace/snapshot/nstest"
 )
@@ -256,5 +260,68 @@ func TestLeaksCommand(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 5 {
 		t.Errorf("leaks -- sh -c 'exit 5': %v, want exit status 5", err)
+	}
+}
+
+// A report reads the ring, then takes the fd inventory, then classifies.
+// A socket created between the first two steps, and one closed between
+// the last two, are classified from their births: leaks created by this
+// test's line, not sockets "created before tracing started". The hooks
+// make both happen in every run.
+func TestLeaksReportRace(t *testing.T) {
+	nstest.RequireRoot(t)
+	ns := nstest.New(t)
+	var fds []int
+	t.Cleanup(func() {
+		for _, fd := range fds {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	})
+	// Both from the same line: one group, if both are known by birth.
+	create := func() {
+		err := ns.Do(func() error {
+			for range 2 {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				fds = append(fds, fd)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("creating sockets: %v", err)
+		}
+	}
+	closeOne := func() {
+		if len(fds) == 2 {
+			unix.Close(fds[1])
+			fds = append(fds, fds[1])
+			fds[1] = -1
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	o := leaksOptions{netns: ns.Path(), duration: 100 * time.Millisecond, json: true,
+		hooks: leakHooks{beforeInventory: create, afterInventory: closeOne}}
+	if err := runLeaks(context.Background(), &stdout, &stderr, &o, nil); err != nil {
+		t.Fatalf("leaks: %v; stderr:\n%s", err, stderr.String())
+	}
+	if len(fds) != 3 {
+		t.Fatalf("the hooks did not run: fds %v", fds)
+	}
+	var r leakJSON
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, stdout.Bytes())
+	}
+	if len(r.Groups) != 1 {
+		t.Fatalf("%d groups, want 1 (both sockets from one line): %+v", len(r.Groups), r.Groups)
+	}
+	g := r.Groups[0]
+	want := fmt.Sprint([]uint32{uint32(fds[0]), uint32(fds[2])})
+	if g.PID != uint32(os.Getpid()) || g.Count != 2 || fmt.Sprint(g.FDs) != want || g.BeforeTracing || len(g.Stack) == 0 {
+		t.Errorf("group: pid %d count %d fds %v before tracing %v, %d frames (%s); want pid %d, fds %s, known by birth",
+			g.PID, g.Count, g.FDs, g.BeforeTracing, len(g.Stack), g.StackError, os.Getpid(), want)
 	}
 }
