@@ -231,6 +231,9 @@ type leakSession struct {
 	netnsCookie uint64
 	startWall   time.Time
 	leaked      bool
+	// stackless counts the births read without their creating stack
+	// (bpf_get_stack failed): their leaks, if any, cannot say where.
+	stackless uint64
 }
 
 func (l *leakSession) apply(ev *tracer.Event) {
@@ -238,6 +241,9 @@ func (l *leakSession) apply(ev *tracer.Event) {
 		// Read the creator's mappings now, while it lives: the report may
 		// come after it exited.
 		l.stacks.process(ev.PID)
+		if ev.Stack.Len() == 0 {
+			l.stackless++
+		}
 	}
 	l.tracker.Apply(ev)
 }
@@ -393,25 +399,27 @@ type reportGroup struct {
 }
 
 type leakReport struct {
-	Time          time.Time     `json:"time"`
-	TracedMs      int64         `json:"traced_ms"`
-	MinAgeMs      int64         `json:"min_age_ms"`
-	Sockets       int           `json:"sockets"`
-	NeverConn     int           `json:"never_connected"`
-	CloseWait     int           `json:"close_wait"`
-	LostEvents    uint64        `json:"lost_events"`
-	Incomplete    bool          `json:"incomplete,omitempty"`
-	NotTraced     string        `json:"not_traced,omitempty"`
-	Groups        []reportGroup `json:"groups"`
-	Final         bool          `json:"final"`
-	ExitedCommand bool          `json:"command_exited,omitempty"`
+	Time       time.Time `json:"time"`
+	TracedMs   int64     `json:"traced_ms"`
+	MinAgeMs   int64     `json:"min_age_ms"`
+	Sockets    int       `json:"sockets"`
+	NeverConn  int       `json:"never_connected"`
+	CloseWait  int       `json:"close_wait"`
+	LostEvents uint64    `json:"lost_events"`
+	Incomplete bool      `json:"incomplete,omitempty"`
+	// StacklessBirths: births read without their stack, since the start.
+	StacklessBirths uint64        `json:"births_without_stack,omitempty"`
+	NotTraced       string        `json:"not_traced,omitempty"`
+	Groups          []reportGroup `json:"groups"`
+	Final           bool          `json:"final"`
+	ExitedCommand   bool          `json:"command_exited,omitempty"`
 }
 
 func (l *leakSession) build(leaks []snapshot.LeakedSocket, final bool) leakReport {
 	drops, _ := l.tr.Drops()
 	r := leakReport{
 		Time: time.Now(), TracedMs: time.Since(l.startWall).Milliseconds(), MinAgeMs: l.o.minAge.Milliseconds(),
-		Sockets: len(leaks), LostEvents: drops, Incomplete: drops > 0, NotTraced: l.tr.MissingSummary(),
+		Sockets: len(leaks), LostEvents: drops, Incomplete: drops > 0, StacklessBirths: l.stackless, NotTraced: l.tr.MissingSummary(),
 		Final: final, Groups: []reportGroup{},
 	}
 	for _, g := range snapshot.GroupLeaks(leaks) {
@@ -468,6 +476,9 @@ func printLeakReport(w io.Writer, r *leakReport) {
 		(time.Duration(r.TracedMs) * time.Millisecond).String(), (time.Duration(r.MinAgeMs) * time.Millisecond).String())
 	if r.LostEvents > 0 {
 		fmt.Fprintf(w, "INCOMPLETE: %d events were lost (ring buffer full): some births or deaths are missing\n", r.LostEvents)
+	}
+	if r.StacklessBirths > 0 {
+		fmt.Fprintf(w, "%d socket births came without their user stack: the leaks they made say \"created at: unknown\"\n", r.StacklessBirths)
 	}
 	if r.NotTraced != "" {
 		fmt.Fprintf(w, "not traced: %s\n", r.NotTraced)

@@ -84,6 +84,9 @@ func (u *userStacks) stack(pid uint32, st tracer.Stack, userRet uint64) ([]symbo
 		return nil, err.Error()
 	}
 	addrs := st.Frames()
+	if len(addrs) == 0 {
+		return nil, "no user frames captured"
+	}
 	proc := p.proc
 	if proc != nil && len(addrs) > 0 && !resolved(proc.Lookup(addrs[0], false)) &&
 		!resolved(proc.Lookup(addrs[len(addrs)-1], true)) {
