@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"syscall"
 	"unique"
+	"unsafe"
 )
 
 // Stack is a user stack that came with an event (see Event.Stack): its
@@ -42,7 +43,13 @@ func stackFromRecord(b []byte, n int32, exeBase uint64) Stack {
 	if n < 0 {
 		return Stack{frames: unique.Make(""), exeBase: exeBase, errno: syscall.Errno(-n)}
 	}
-	return Stack{frames: unique.Make(string(b[:8*n])), exeBase: exeBase}
+	if n == 0 {
+		return Stack{frames: unique.Make(""), exeBase: exeBase}
+	}
+	// unique.Make looks the frames up in place and clones them only when
+	// they are new, so a stack seen before costs no allocation; the record
+	// buffer is not kept.
+	return Stack{frames: unique.Make(unsafe.String(&b[0], 8*int(n))), exeBase: exeBase}
 }
 
 // Captured says whether the event came with a stack (which may still have
