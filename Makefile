@@ -70,6 +70,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeDiag$$' -fuzztime=$(FUZZTIME) ./snapshot/
 	$(GO) test -run='^$$' -fuzz='^FuzzProcFromMaps$$' -fuzztime=$(FUZZTIME) ./tracer/symbol/
 	$(GO) test -run='^$$' -fuzz='^FuzzReadRecording$$' -fuzztime=$(FUZZTIME) ./cmd/sstrace/
+	$(GO) test -run='^$$' -fuzz='^FuzzTraceEncoder$$' -fuzztime=$(FUZZTIME) ./cmd/sstrace/
 
 # make bench (as root): every part below, one after the other. Sizes:
 # BENCH_SOCKETS (the listing), BENCH_CHURN (iterations of each churn
@@ -79,11 +80,15 @@ BENCH_SOCKETS ?= 10000
 BENCH_RUNS    ?= 5
 BENCH_CHURN   ?= 100000
 BENCH_STARTUP_SOCKETS ?= 100000
+# BENCH_BASELINE: another sstrace binary (say, built from main) that the
+# tracer and start-up benchmarks run in the same alternation, for a
+# before/after from the same minutes of a shared machine.
+BENCH_BASELINE ?=
 # -p 1: one package's benchmarks at a time (go test runs packages in parallel).
 BENCH_GO      = $(GO) test -p 1 -run='^$$' -bench=. -benchmem ./...
 BENCH_LIST    = testdata/bench/run.sh $(BINARY) $(BENCH_SOCKETS) $(BENCH_RUNS)
-BENCH_TRACER  = testdata/bench/tracer.sh $(BINARY) $(BENCH_CHURN) $(BENCH_RUNS)
-BENCH_STARTUP = testdata/bench/startup.sh $(BINARY) $(BENCH_STARTUP_SOCKETS) $(BENCH_RUNS)
+BENCH_TRACER  = testdata/bench/tracer.sh $(BINARY) $(BENCH_CHURN) $(BENCH_RUNS) $(BENCH_BASELINE)
+BENCH_STARTUP = testdata/bench/startup.sh $(BINARY) $(BENCH_STARTUP_SOCKETS) $(BENCH_RUNS) $(BENCH_BASELINE)
 bench: deps build ## all of: bench-go, bench-list, bench-tracer, bench-startup (as root)
 	$(BENCH_GO)
 	$(BENCH_LIST)
