@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"sstrace/cmd/sstrace/render"
 	"sstrace/tracer"
 )
 
@@ -239,63 +240,10 @@ func appendLostJSON(b []byte, n uint64, now, since time.Time) []byte {
 	return append(b, "\"}\n"...)
 }
 
-const lowerHex = "0123456789abcdef"
-
 // appendJSONString appends s as a JSON string the way encoding/json does
 // with SetEscapeHTML(false), which is how trace has always written comm:
-// '"' and '\' escaped, control characters as \b \f \n \r \t or \u00XX,
-// each byte that is not valid UTF-8 as \ufffd, U+2028 and U+2029 as
-// \u2028 and \u2029 (JSONP's line breaks); everything else, '<', '>', '&'
-// and DEL included, as it is.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	done := 0 // s[:done] is in b
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[done:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', lowerHex[c>>4], lowerHex[c&0xf])
-			}
-			i++
-			done = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[done:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[done:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', lowerHex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		done = i
-	}
-	b = append(b, s[done:]...)
-	return append(b, '"')
-}
+// '<', '>' and '&' as they are (see render.AppendJSONString).
+func appendJSONString(b []byte, s string) []byte { return render.AppendJSONString(b, s, false) }
 
 // appendText appends the event's text line (with its '\n'): fixed columns
 // time, [netns,] owner, netid, local → peer, then what happened. Columns

@@ -425,16 +425,23 @@ func appendEndpoint(b []byte, ep *endpointInfo) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString quotes s exactly as encoding/json does (HTML-safe:
-// <, > and & escaped; invalid UTF-8 replaced by U+FFFD; U+2028 and U+2029
-// escaped).
-func appendJSONString(b []byte, s string) []byte {
+// appendJSONString quotes s exactly as encoding/json does by default
+// (HTML-safe).
+func appendJSONString(b []byte, s string) []byte { return AppendJSONString(b, s, true) }
+
+// AppendJSONString quotes s exactly as encoding/json does: '"' and '\'
+// escaped, control characters as \b \f \n \r \t or \u00XX, each byte
+// that is not valid UTF-8 as \ufffd, U+2028 and U+2029 (JSONP's line
+// breaks) as \u2028 and \u2029, and with escapeHTML (json.Encoder's
+// SetEscapeHTML) '<', '>' and '&' as \u003c, \u003e and \u0026;
+// everything else, DEL included, as it is.
+func AppendJSONString(b []byte, s string, escapeHTML bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && !(escapeHTML && (c == '<' || c == '>' || c == '&')) {
 				i++
 				continue
 			}
