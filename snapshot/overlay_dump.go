@@ -3,8 +3,6 @@ package snapshot
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,23 +38,16 @@ func DumpEntries(req ListRequest) ([]*Entry, error) {
 
 // dumpEntries is DumpAppend into entries.
 func dumpEntries(dst []*Entry, req DumpRequest) ([]*Entry, error) {
-	what := dumpName(req.Family, req.Protocol)
-	msg, err := buildRequest(req)
+	var h *entryHandler
+	err := onDumpThread(req, func(msg []byte, netns uint64) error {
+		h = &entryHandler{
+			base: len(dst), out: dst, protocol: req.Protocol, netns: netns, now: monotonicNow(),
+			boundInactive: req.Protocol == unix.IPPROTO_TCP && (req.States == 0 || req.States&(1<<StateBoundInactive) != 0),
+		}
+		return runDump(openDiag, msg, h)
+	})
 	if err != nil {
-		return dst, fmt.Errorf("sock_diag dump of %s: %w", what, err)
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	netns, err := NetNSInode()
-	if err != nil {
-		return dst, fmt.Errorf("sock_diag dump of %s: %w", what, err)
-	}
-	h := &entryHandler{
-		base: len(dst), out: dst, protocol: req.Protocol, netns: netns, now: monotonicNow(),
-		boundInactive: req.Protocol == unix.IPPROTO_TCP && (req.States == 0 || req.States&(1<<StateBoundInactive) != 0),
-	}
-	if err := runDump(openDiag, msg, h); err != nil {
-		return dst, fmt.Errorf("sock_diag dump of %s: %w", what, err)
+		return dst, err
 	}
 	return h.out, nil
 }

@@ -133,24 +133,36 @@ func Dump(req DumpRequest) ([]Socket, error) {
 // DumpAppend is Dump appending to dst, so that several dumps (tcp v4 and v6,
 // say) can share one preallocated slice. On error it returns dst as it was.
 func DumpAppend(dst []Socket, req DumpRequest) ([]Socket, error) {
+	out := dst
+	err := onDumpThread(req, func(msg []byte, netns uint64) (err error) {
+		out, err = dumpWith(openDiag, dst, req, msg, netns)
+		return err
+	})
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+// onDumpThread builds req's message and runs the dump with it on a locked
+// OS thread: the netlink socket and the namespace inode must come from the
+// same thread, whatever namespace that thread is in. Errors say which dump.
+func onDumpThread(req DumpRequest, run func(msg []byte, netns uint64) error) error {
 	what := dumpName(req.Family, req.Protocol)
 	msg, err := buildRequest(req)
 	if err != nil {
-		return dst, fmt.Errorf("sock_diag dump of %s: %w", what, err)
+		return fmt.Errorf("sock_diag dump of %s: %w", what, err)
 	}
-	// The netlink socket and the namespace inode must come from the same
-	// thread, whatever namespace that thread is in.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	netns, err := NetNSInode()
-	if err != nil {
-		return dst, fmt.Errorf("sock_diag dump of %s: %w", what, err)
+	if err == nil {
+		err = run(msg, netns)
 	}
-	out, err := dumpWith(openDiag, dst, req, msg, netns)
 	if err != nil {
-		return dst, fmt.Errorf("sock_diag dump of %s: %w", what, err)
+		return fmt.Errorf("sock_diag dump of %s: %w", what, err)
 	}
-	return out, nil
+	return nil
 }
 
 // kernelError is an error the kernel answered a dump request with (an
