@@ -164,6 +164,31 @@ func selectionOrder(args []string) []filter.Opt {
 
 // splitStates takes ss's leading `state X` / `exclude X` arguments off the
 // filter.
+// selectTables reads the state list at the start of args and the table
+// and family options (order) as ss does, and returns the selection and
+// the expression after the states. When nothing can match, it prints ss's
+// answer to stderr and returns ok false: ss then exits 0.
+func selectTables(order []filter.Opt, args []string, stderr io.Writer) (sel filter.Selection, expr []string, ok bool, err error) {
+	stateArgs, expr, err := splitStates(args)
+	if err != nil {
+		return sel, nil, false, err
+	}
+	if sel, err = filter.Select(order, stateArgs); err != nil {
+		return sel, nil, false, err
+	}
+	switch {
+	case sel.DBs == 0:
+		fmt.Fprintln(stderr, "sstrace: no socket tables to show with such filter.")
+	case sel.Families == 0:
+		fmt.Fprintln(stderr, "sstrace: no families to show with such filter.")
+	case sel.States == 0:
+		fmt.Fprintln(stderr, "sstrace: no socket states to show with such filter.")
+	default:
+		return sel, expr, true, nil
+	}
+	return sel, expr, false, nil
+}
+
 func splitStates(args []string) ([]filter.StateArg, []string, error) {
 	var states []filter.StateArg
 	for len(args) > 0 {
@@ -223,25 +248,9 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 			return nil
 		}
 	}
-	stateArgs, expr, err := splitStates(args)
-	if err != nil {
+	sel, expr, ok, err := selectTables(order, args, stderr)
+	if err != nil || !ok {
 		return err
-	}
-	sel, err := filter.Select(order, stateArgs)
-	if err != nil {
-		return err
-	}
-	// ss's answers when nothing can match (printed to stderr, exit 0).
-	switch {
-	case sel.DBs == 0:
-		fmt.Fprintln(stderr, "sstrace: no socket tables to show with such filter.")
-		return nil
-	case sel.Families == 0:
-		fmt.Fprintln(stderr, "sstrace: no families to show with such filter.")
-		return nil
-	case sel.States == 0:
-		fmt.Fprintln(stderr, "sstrace: no socket states to show with such filter.")
-		return nil
 	}
 
 	if f.diag != "" {

@@ -200,24 +200,11 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 	if o.resync < 0 {
 		return errors.New("watch: --resync must not be negative")
 	}
-	stateArgs, expr, err := splitStates(args)
+	sel, expr, ok, err := selectTables(order, args, stderr)
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	sel, err := filter.Select(order, stateArgs)
-	if err != nil {
-		return fmt.Errorf("watch: %w", err)
-	}
-	// ss's answers when nothing can match (printed to stderr, exit 0).
-	switch {
-	case sel.DBs == 0:
-		fmt.Fprintln(stderr, "sstrace: no socket tables to show with such filter.")
-		return nil
-	case sel.Families == 0:
-		fmt.Fprintln(stderr, "sstrace: no families to show with such filter.")
-		return nil
-	case sel.States == 0:
-		fmt.Fprintln(stderr, "sstrace: no socket states to show with such filter.")
+	if !ok {
 		return nil
 	}
 	s := &watchSession{o: o, sel: sel, out: stdout, stderr: stderr, dccp: sel.Has(filter.DCCP)}
