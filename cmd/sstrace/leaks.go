@@ -249,6 +249,10 @@ func (l *leakSession) apply(ev *tracer.Event) {
 }
 
 // drain applies every event already in the ring: those emitted before now.
+// It stops at the first event emitted after it began, or when the ring has
+// been empty for a millisecond: under a churn that never leaves the ring
+// empty for that long, "until idle" would never end, and neither would
+// the report waiting for it.
 func (l *leakSession) drain() error {
 	_, err := l.drainHolding(false)
 	return err
@@ -261,6 +265,7 @@ func (l *leakSession) drainHolding(holdDeaths bool) ([]tracer.Event, error) {
 		ev   tracer.Event
 		held []tracer.Event
 	)
+	start := monoNow()
 	for {
 		err := l.tr.ReadTimeout(&ev, time.Millisecond)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -273,6 +278,9 @@ func (l *leakSession) drainHolding(holdDeaths bool) ([]tracer.Event, error) {
 			held = append(held, ev)
 		} else {
 			l.apply(&ev)
+		}
+		if ev.TS > start {
+			return held, nil
 		}
 	}
 }
