@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"reflect"
@@ -19,16 +18,7 @@ import (
 // reader goes on reading, and holds what it reads; once the view is over,
 // what it held is applied.
 func TestLiveViewFrozen(t *testing.T) {
-	ns := nstest.New(t)
-	cookie, err := tracer.NetNSCookie(ns.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := tracer.Open(context.Background(), tracer.Options{NetNSCookie: cookie})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	ns, tr := tracedNS(t, tracer.Options{})
 	dump := func() (entries []*Entry, err error) {
 		err = ns.Do(func() error {
 			entries, err = DumpEntries(ListRequest{Inet: []InetDump{{Family: unix.AF_INET, Protocol: unix.IPPROTO_TCP}}, States: 0xfff})

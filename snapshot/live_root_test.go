@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"context"
 	"errors"
 	"os"
 	"strings"
@@ -10,23 +9,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"sstrace/snapshot/nstest"
 	"sstrace/tracer"
 )
 
 // A loss makes the overlay stale; a rebuild that fails leaves it stale
 // (and says why), and the next check that can dump rebuilds it.
 func TestLiveStaleUntilRebuilt(t *testing.T) {
-	ns := nstest.New(t)
-	cookie, err := tracer.NetNSCookie(ns.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := tracer.Open(context.Background(), tracer.Options{NetNSCookie: cookie, RingSize: os.Getpagesize()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	ns, tr := tracedNS(t, tracer.Options{RingSize: os.Getpagesize()})
 	var refuse atomic.Bool
 	dump := func() (socks []Socket, err error) {
 		if refuse.Load() {

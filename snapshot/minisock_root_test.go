@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"sstrace/snapshot/nstest"
 	"sstrace/tracer"
 )
 
@@ -17,16 +16,7 @@ import (
 // ones the kernel lists: TIME-WAIT after the peer's FIN, FIN-WAIT-2 for an
 // orphan whose peer never closed.
 func TestOverlayMinisocketsMatchKernel(t *testing.T) {
-	ns := nstest.New(t)
-	cookie, err := tracer.NetNSCookie(ns.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := tracer.Open(context.Background(), tracer.Options{NetNSCookie: cookie})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	ns, tr := tracedNS(t, tracer.Options{})
 	var mu sync.Mutex
 	destroyed := map[uint64]bool{}
 	births := map[uint32]uint64{}
