@@ -157,13 +157,26 @@ func TestWatchMatchesSS(t *testing.T) {
 
 	// After the first block: a listener and a connection to it, which only
 	// events can show.
+	f.dialUnaccepted(t, "127.0.0.9:7777")
+	f.settle(t)
+
+	// Rows compare whole: the new listener's Send-Q (its backlog) comes
+	// with its LISTEN event, its Recv-Q (the accept queue, 1: the
+	// connection is never accepted) from the children's handshakes.
+	waitMatchSS(t, f, blocks, "127.0.0.9:7777")
+}
+
+// dialUnaccepted listens on addr in the fixture's namespace and connects
+// to it, never accepting; both stay open until the test ends.
+func (f *fixture) dialUnaccepted(t *testing.T, addr string) {
+	t.Helper()
 	err := f.ns.Do(func() error {
-		ln, err := plainTCP("tcp4", "127.0.0.9:7777")
+		ln, err := plainTCP("tcp4", addr)
 		if err != nil {
 			return err
 		}
 		f.keep(func() { ln.Close() })
-		c, err := net.Dial("tcp4", "127.0.0.9:7777")
+		c, err := net.Dial("tcp4", addr)
 		if err != nil {
 			return err
 		}
@@ -173,12 +186,6 @@ func TestWatchMatchesSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.settle(t)
-
-	// Rows compare whole: the new listener's Send-Q (its backlog) comes
-	// with its LISTEN event, its Recv-Q (the accept queue, 1: the
-	// connection is never accepted) from the children's handshakes.
-	waitMatchSS(t, f, blocks, "127.0.0.9:7777")
 }
 
 // waitMatchSS waits (at most 50 blocks) for a block that holds want and
@@ -212,23 +219,8 @@ func TestWatchRequestSockets(t *testing.T) {
 	blocks, _ := startWatch(t, f, true, "-tan", "--interval", "200ms")
 	nextBlock(t, blocks)
 	nftablesDrop(t, f.ns, "tcp", "dport", "7778", "tcp", "flags", "&", "(syn|ack|fin|rst)", "==", "ack")
-	err := f.ns.Do(func() error {
-		ln, err := plainTCP("tcp4", "127.0.0.10:7778")
-		if err != nil {
-			return err
-		}
-		f.keep(func() { ln.Close() })
-		// The client's side completes: the SYN-ACK came; its ACK is dropped.
-		c, err := net.Dial("tcp4", "127.0.0.10:7778")
-		if err != nil {
-			return err
-		}
-		f.keep(func() { c.Close() })
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The client's side completes: the SYN-ACK came; its ACK is dropped.
+	f.dialUnaccepted(t, "127.0.0.10:7778")
 	waitMatchSS(t, f, blocks, "SYN-RECV")
 }
 
