@@ -83,23 +83,7 @@ func TestKilledLeavesNothingAttached(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	// The kernel frees them as the last fd goes; bpftool may still see
-	// one for a moment after the process is reaped: ask until it does not
-	// (bounded: a leftover fails).
-	for _, set := range []struct {
-		kind string
-		ids  []string
-	}{{"link", links}, {"prog", progs}} {
-		for _, id := range set.ids {
-			gone := false
-			for i := 0; i < 500 && !gone; i++ {
-				gone = !exists(set.kind, id)
-			}
-			if !gone {
-				t.Errorf("%s %s still loaded after sstrace was killed", set.kind, id)
-			}
-		}
-	}
+	requireGone(t, links, progs, "sstrace was killed")
 	t.Logf("%d links and %d programs gone after kill -9", len(links), len(progs))
 }
 
@@ -116,6 +100,15 @@ func TestTerminatedReportsAndDetaches(t *testing.T) {
 	if !strings.Contains(out.String(), `"final":true`) {
 		t.Errorf("no final report after SIGTERM: %q", out.String())
 	}
+	requireGone(t, links, progs, "sstrace exited")
+}
+
+// requireGone fails the test for each link or program still loaded. The
+// kernel frees them as the last fd goes, and bpftool may still list one for
+// a moment after the process is reaped: it asks until it does not
+// (bounded: a leftover fails).
+func requireGone(t *testing.T, links, progs []string, after string) {
+	t.Helper()
 	for _, set := range []struct {
 		kind string
 		ids  []string
@@ -126,7 +119,7 @@ func TestTerminatedReportsAndDetaches(t *testing.T) {
 				gone = !exists(set.kind, id)
 			}
 			if !gone {
-				t.Errorf("%s %s still loaded after sstrace exited", set.kind, id)
+				t.Errorf("%s %s still loaded after %s", set.kind, id, after)
 			}
 		}
 	}
