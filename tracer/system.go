@@ -38,6 +38,11 @@ var (
 // ErrPermission wraps failures that come from missing privileges.
 var ErrPermission = errors.New("permission denied")
 
+// CheckPrivileges returns the error Open would fail with first for want of
+// capabilities, without loading anything: a command that starts the tracer
+// in the background (watch) says so before it prints anything.
+func CheckPrivileges() error { return requireCaps(capsTrace) }
+
 // requireCaps returns one clear error naming the missing capabilities.
 func requireCaps(need []int) error {
 	missing := MissingCaps(need)
