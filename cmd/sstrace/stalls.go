@@ -171,6 +171,9 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 		}
 		if err == nil {
 			s.apply(&ev)
+			s.known = max(s.known, ev.TS)
+		} else {
+			s.known = monoNow() // the read timed out: the ring was empty
 		}
 		if scan.due(time.Now()) {
 			if err := scan.run(s.scanRequests); err != nil {
@@ -309,6 +312,9 @@ type stallSession struct {
 	shown  map[uint64]bool
 	frames *stackCache
 	reqBuf []snapshot.Socket // scanRequests' dump, reused
+	// known: CLOCK_MONOTONIC ns up to which events have been read (the
+	// last event's time, or the time a read found the ring empty).
+	known uint64
 }
 
 func (s *stallSession) apply(ev *tracer.Event) {
@@ -371,7 +377,11 @@ func (s *stallSession) scanRequests() error {
 }
 
 func (s *stallSession) poll() error {
-	stalled, finished := s.tracker.Poll(monoNow(), s.o.threshold)
+	// Poll infers from silence (no SYN-ACK retransmit, no error report
+	// for so long): it may only count as silent the time up to which the
+	// ring has been read. A reader behind a busy ring is not yet told of
+	// what already happened.
+	stalled, finished := s.tracker.Poll(s.known, s.o.threshold)
 	for _, a := range stalled {
 		if s.match(a) {
 			s.shown[a.Seq] = true
@@ -608,6 +618,7 @@ func (s *stallSession) finish() error {
 		}
 		s.apply(&ev)
 	}
+	s.known = monoNow()
 	if err := s.poll(); err != nil {
 		return err
 	}
