@@ -170,11 +170,36 @@ struct sock_info {
 };
 
 /* Settings, written by the loader before load. */
-const volatile __u64 target_netns_cookie = 0; /* 0: every network namespace */
+/* The network namespace to trace, 0 for every one: by inode (net->ns.inum)
+ * where a hook reads the socket, which every kernel has; by cookie where it
+ * cannot (cgroup/sock_release sees only a struct bpf_sock, and asks
+ * bpf_get_netns_cookie). net->net_cookie is not read: it was an atomic64_t
+ * until 5.13, a u64 after, so no one field read serves every kernel. */
+const volatile __u32 target_netns = 0;
+const volatile __u64 target_netns_cookie = 0;
 const volatile __u64 wakeup_bytes = 0;        /* force a wakeup past this much pending data */
 const volatile bool follow_pids = false;       /* trace only the processes in the pids map */
 const volatile bool birth_stacks = false;      /* births carry the creating user stack (leaks) */
 const volatile bool connect_stacks = false;    /* SYN-SENT carries the connecting user stack (stalls) */
+/* The iterator generates missing socket cookies (bpf_get_socket_cookie).
+ * Some kernels refuse the helper on the iterator's sock->sk (6.18.44: an
+ * untrusted pointer): the loader then clears this and the iterator reads
+ * the cookie the socket has, 0 if nothing generated one yet (user space
+ * then knows the socket by inode). */
+const volatile bool iter_gen_cookie = true;
+#ifdef SSTRACE_COMPAT
+/* Compat object only: use no helper newer than 5.10 offers tracing
+ * programs. Without bpf_get_socket_cookie (5.12) a hook reads the cookie
+ * the socket has (cgroup/sock_create generated it at birth; an accepted
+ * socket has none until a dump asks); without bpf_task_pt_regs (5.15) no
+ * word at the user stack pointer (user_ret); without
+ * bpf_get_current_task_btf in cgroup programs no EVF_EXITING. The verifier
+ * never visits the branches this turns off, so their helpers need not
+ * exist. */
+const volatile bool legacy_helpers = false;
+#else
+#define legacy_helpers false
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -214,23 +239,44 @@ struct {
 	__type(value, __u8);
 } pids SEC(".maps");
 
-/* A read-only view of a kernel object through BTF: fields are then read
- * with plain loads (the verifier guards them) instead of one
- * bpf_probe_read_kernel call each. */
+/* How kernel objects are read. The primary object reads them with plain
+ * loads through BTF pointers (the verifier guards them): tracing
+ * arguments are such pointers, and anything else becomes one through
+ * bpf_rdonly_cast (6.2+). The compat object (built with -DSSTRACE_COMPAT,
+ * loaded where the primary is refused: 6.1 has no bpf_rdonly_cast, 5.10
+ * lacks more) reads every field with bpf_probe_read_kernel at CO-RE
+ * relocated offsets, which every kernel since 5.5 allows: one helper call
+ * a field instead of one load. KR(p, a, b) reads p->a->b either way. */
+#ifdef SSTRACE_COMPAT
+#define KR(src, a, ...) BPF_CORE_READ(src, a, ##__VA_ARGS__)
+#define kernel_cast(ptr, type) ((type *)(ptr))
+#define current_task() ((struct task_struct *)bpf_get_current_task())
+#else
+#define KR(src, a, ...) ___arrow(src, a, ##__VA_ARGS__)
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define kernel_cast(ptr, type) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+#define current_task() bpf_get_current_task_btf()
+#endif
 
 /* Referenced so bpf2go emits Go types for them. */
 const struct event *unused_event __attribute__((unused));
 const struct inv_rec *unused_inv_rec __attribute__((unused));
 const struct stacked_event *unused_stacked_event __attribute__((unused));
 
-/* sk: a BTF pointer (direct loads). */
 static __always_inline bool netns_wanted(struct sock *sk)
 {
-	if (!target_netns_cookie)
+	if (!target_netns)
 		return true;
-	return sk->__sk_common.skc_net.net->net_cookie == target_netns_cookie;
+	return KR(sk, __sk_common.skc_net.net, ns.inum) == target_netns;
+}
+
+/* The socket's cookie, generated if it has none (bpf_get_socket_cookie on
+ * a tracing argument: 5.12+); under legacy_helpers the one it has. */
+static __always_inline __u64 sock_cookie(struct sock *sk)
+{
+	if (legacy_helpers)
+		return KR(sk, __sk_common.skc_cookie.counter);
+	return bpf_get_socket_cookie(sk);
 }
 
 /* Counts events lost for want of room in the ring. */
@@ -279,25 +325,30 @@ static __always_inline void submit(struct event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
-/* Fills what sock_common holds: family, ports, addresses, netns. c is a BTF
- * pointer (a tp_btf/fexit argument or a kernel_cast): each field is one
- * load. Full sockets and request sockets both begin with a sock_common. */
+/* Fills what sock_common holds: family, ports, addresses, netns (see KR
+ * for how fields are read). Full sockets and request sockets both begin
+ * with a sock_common. */
 static __always_inline void fill_from_common(struct event *e, struct sock_common *c)
 {
-	__u16 family = c->skc_family;
+	__u16 family = KR(c, skc_family);
 
 	e->family = family;
-	e->sport = c->skc_num;
-	e->dport = __builtin_bswap16(c->skc_dport);
-	e->netns = c->skc_net.net->ns.inum;
+	e->sport = KR(c, skc_num);
+	e->dport = __builtin_bswap16(KR(c, skc_dport));
+	e->netns = KR(c, skc_net.net, ns.inum);
 	if (family == AF_INET6) {
+#ifdef SSTRACE_COMPAT
+		BPF_CORE_READ_INTO(&e->saddr, c, skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->daddr, c, skc_v6_daddr);
+#else
 		__builtin_memcpy(e->saddr, c->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
 		__builtin_memcpy(e->daddr, c->skc_v6_daddr.in6_u.u6_addr8, 16);
+#endif
 	} else {
 		__u32 *s4 = (__u32 *)e->saddr, *d4 = (__u32 *)e->daddr;
 
-		s4[0] = family == AF_INET ? c->skc_rcv_saddr : 0;
-		d4[0] = family == AF_INET ? c->skc_daddr : 0;
+		s4[0] = family == AF_INET ? KR(c, skc_rcv_saddr) : 0;
+		d4[0] = family == AF_INET ? KR(c, skc_daddr) : 0;
 		s4[1] = s4[2] = s4[3] = 0;
 		d4[1] = d4[2] = d4[3] = 0;
 	}
@@ -307,8 +358,8 @@ static __always_inline void fill_from_common(struct event *e, struct sock_common
 static __always_inline void fill_from_sk(struct event *e, struct sock *sk)
 {
 	fill_from_common(e, &sk->__sk_common);
-	e->protocol = sk->sk_protocol;
-	e->type = sk->sk_type;
+	e->protocol = KR(sk, sk_protocol);
+	e->type = KR(sk, sk_type);
 }
 
 static __always_inline void fill_current(struct event *e)
@@ -323,8 +374,8 @@ static __always_inline void fill_current(struct event *e)
  * (an array index, which BTF loads cannot take: one probe read). */
 static __always_inline struct file *current_file(long fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct file **fds = task->files->fdt->fd;
+	struct task_struct *task = current_task();
+	struct file **fds = KR(task, files, fdt, fd);
 	struct file *f = NULL;
 
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
@@ -347,10 +398,13 @@ static __always_inline bool pid_wanted(void)
  * this word. User space decides whether to use it. */
 static __always_inline __u64 user_stack_top(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	__u64 sp = BPF_CORE_READ(regs, sp);
-	__u64 word = 0;
+	struct pt_regs *regs;
+	__u64 sp, word = 0;
+
+	if (legacy_helpers)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	sp = BPF_CORE_READ(regs, sp);
 
 	bpf_probe_read_user(&word, sizeof(word), (void *)sp);
 	return word;
@@ -365,11 +419,10 @@ static __always_inline __u64 user_stack_top(void)
  * measured on 6.18.) bpf_get_stack zeroes what it does not fill. */
 static __always_inline void fill_stack(void *ctx, struct stacked_event *se)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	long n = bpf_get_stack(ctx, se->frames, sizeof(se->frames), BPF_F_USER_STACK);
 
 	se->e.nframes = n < 0 ? n : n / sizeof(__u64);
-	se->exe_base = task->mm->start_code;
+	se->exe_base = KR(current_task(), mm, start_code);
 	se->e.user_ret = user_stack_top();
 }
 
@@ -414,15 +467,15 @@ static __always_inline int fd_event_as(void *ctx, long fd, __u8 kind, bool stack
 	if (!f)
 		return 0;
 	f = kernel_cast(f, struct file);
-	sock = kernel_cast(f->private_data, struct socket);
-	sk = sock->sk;
+	sock = kernel_cast(KR(f, private_data), struct socket);
+	sk = KR(sock, sk);
 	if (!sk)
 		return 0;
 	/* Only inet sockets have lives the rest of sstrace follows (unix and
 	 * netlink sockets come from sock_diag dumps): a Go program or a
 	 * systemd host makes many of those, and each would cost an event and
 	 * a stack walk. */
-	family = sk->__sk_common.skc_family;
+	family = KR(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	if (!netns_wanted(sk))
@@ -438,10 +491,10 @@ static __always_inline int fd_event_as(void *ctx, long fd, __u8 kind, bool stack
 	fill_from_sk(e, sk);
 	fill_current(e);
 	e->fd = fd;
-	e->ino = f->f_inode->i_ino;
+	e->ino = KR(f, f_inode, i_ino);
 	e->oldstate = 0;
-	e->newstate = sk->__sk_common.skc_state;
-	cookie = sk->__sk_common.skc_cookie.counter;
+	e->newstate = KR(sk, __sk_common.skc_state);
+	cookie = KR(sk, __sk_common.skc_cookie.counter);
 	e->cookie = cookie;
 	if (!cookie)
 		e->flags |= EVF_NO_COOKIE;
@@ -525,15 +578,40 @@ int sock_create(struct bpf_sock *ctx)
 	return 1;
 }
 
+/* Where getsockopt(SO_NETNS_COOKIE) is missing (before 5.14), the loader
+ * learns a network namespace's cookie from a socket one of its threads
+ * creates there (tracer.NetNSCookie): socket creation hooks run in the new
+ * socket's namespace. Loaded and attached only for that, then closed. */
+const volatile __u32 probe_tid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} netns_probe_out SEC(".maps");
+
+SEC("cgroup/sock_create")
+int netns_probe(struct bpf_sock *ctx)
+{
+	__u32 zero = 0;
+	__u64 cookie;
+
+	if ((__u32)bpf_get_current_pid_tgid() != probe_tid)
+		return 1;
+	cookie = bpf_get_netns_cookie(ctx);
+	bpf_map_update_elem(&netns_probe_out, &zero, &cookie, BPF_ANY);
+	return 1;
+}
+
 /* stacked is a constant in each copy (see transition). */
 static __always_inline void transition_as(void *ctx, struct sock *sk, __u64 cookie,
-					  int oldstate, int newstate, bool stacked)
+					  int oldstate, int newstate, bool stacked, __u64 now)
 {
 	struct sock_info *info;
 	struct event *e;
-	__u64 now;
 
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (KR(sk, sk_protocol) != IPPROTO_TCP)
 		return;
 	if (!netns_wanted(sk))
 		return;
@@ -541,7 +619,6 @@ static __always_inline void transition_as(void *ctx, struct sock *sk, __u64 cook
 	e = stacked ? (struct event *)reserve_stacked() : reserve();
 	if (!e)
 		return;
-	now = bpf_ktime_get_ns();
 	e->ts_ns = now;
 	e->kind = EV_STATE;
 	e->cookie = cookie;
@@ -550,7 +627,7 @@ static __always_inline void transition_as(void *ctx, struct sock *sk, __u64 cook
 	e->newstate = newstate;
 	/* tcp_fin() sets SOCK_DONE when the peer's FIN arrives (close()
 	 * sets RCV_SHUTDOWN too, so sk_shutdown cannot tell). */
-	if (newstate == TCP_CLOSE_STATE && (sk->__sk_common.skc_flags & (1UL << SOCK_DONE_BIT)))
+	if (newstate == TCP_CLOSE_STATE && (KR(sk, __sk_common.skc_flags) & (1UL << SOCK_DONE_BIT)))
 		e->flags |= EVF_PEER_FIN;
 	e->fd = 0;
 	e->ino = 0;
@@ -566,11 +643,11 @@ static __always_inline void transition_as(void *ctx, struct sock *sk, __u64 cook
 		/* The handshake ended: what it cost, as tcp_info would say. */
 		struct tcp_sock *tp = kernel_cast(sk, struct tcp_sock);
 
-		e->fd = tp->total_retrans;
-		e->ino = tp->srtt_us >> 3;
+		e->fd = KR(tp, total_retrans);
+		e->ino = KR(tp, srtt_us) >> 3;
 	} else if (newstate == TCP_LISTEN_STATE) {
 		/* listen() set the backlog first: what ss shows as Send-Q. */
-		e->fd = sk->sk_max_ack_backlog;
+		e->fd = KR(sk, sk_max_ack_backlog);
 	}
 
 	/* Attribute the transition to the socket's owner, whatever task the
@@ -592,23 +669,64 @@ static __always_inline void transition_as(void *ctx, struct sock *sk, __u64 cook
 	submit(e);
 }
 
+/* A passive child's LISTEN -> SYN-RECV, held back (see transition). */
+struct early_synrecv {
+	__u64 sk;
+	__u64 ts;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct early_synrecv);
+} early_synrecv SEC(".maps");
+
 /* Two copies of transition_as, as for fd_event. Into SYN-SENT is inside
  * connect(), in the caller's context: the line that called connect() is
- * on this stack. */
+ * on this stack.
+ *
+ * LISTEN -> SYN-RECV is a passive child's first transition (the listener
+ * itself never makes it). Some kernels (6.1 and 6.12 measured; 6.18
+ * not) fire it inside inet_csk_clone_lock before the child is set up: it
+ * still carries the listener's cookie and no peer, and only later gets its
+ * own. Such an event (peer port 0, which no child has) is held, one per
+ * CPU, and sent just before the child's next transition, which follows in
+ * the same softirq on the same CPU (tcp_check_req -> tcp_child_process),
+ * by then with the child's own cookie and addresses: the same events, in
+ * the same order, as a kernel that fires it late. */
 static __always_inline void transition(void *ctx, struct sock *sk, __u64 cookie,
 				       int oldstate, int newstate)
 {
+	__u64 now = bpf_ktime_get_ns();
+	__u32 zero = 0;
+	struct early_synrecv *early;
+
+	if (oldstate == TCP_LISTEN_STATE || oldstate == TCP_SYN_RECV) {
+		early = bpf_map_lookup_elem(&early_synrecv, &zero);
+		if (!early)
+			return;
+		if (newstate == TCP_SYN_RECV && KR(sk, __sk_common.skc_dport) == 0) {
+			early->sk = (__u64)sk;
+			early->ts = now;
+			return;
+		}
+		if (oldstate == TCP_SYN_RECV && early->sk == (__u64)sk) {
+			early->sk = 0;
+			transition_as(ctx, sk, cookie, TCP_LISTEN_STATE, TCP_SYN_RECV, false, early->ts);
+		}
+	}
 	/* The setting first: the verifier knows it, and settles the branch. */
 	if (connect_stacks && newstate == TCP_SYN_SENT)
-		transition_as(ctx, sk, cookie, oldstate, newstate, true);
+		transition_as(ctx, sk, cookie, oldstate, newstate, true, now);
 	else
-		transition_as(ctx, sk, cookie, oldstate, newstate, false);
+		transition_as(ctx, sk, cookie, oldstate, newstate, false, now);
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state_btf, struct sock *sk, int oldstate, int newstate)
 {
-	transition(ctx, sk, bpf_get_socket_cookie(sk), oldstate, newstate);
+	transition(ctx, sk, sock_cookie(sk), oldstate, newstate);
 	return 0;
 }
 
@@ -617,9 +735,9 @@ int BPF_PROG(set_state_btf, struct sock *sk, int oldstate, int newstate)
 SEC("tracepoint/sock/inet_sock_set_state")
 int set_state_tp(struct trace_event_raw_inet_sock_set_state *ctx)
 {
-	struct sock *sk = kernel_cast(ctx->skaddr, struct sock);
+	struct sock *sk = kernel_cast((void *)ctx->skaddr, struct sock);
 
-	transition(ctx, sk, sk->__sk_common.skc_cookie.counter, ctx->oldstate, ctx->newstate);
+	transition(ctx, sk, KR(sk, __sk_common.skc_cookie.counter), ctx->oldstate, ctx->newstate);
 	return 0;
 }
 
@@ -663,8 +781,13 @@ static __always_inline struct event *sock_event(__u64 cookie, __u8 kind)
 	return sock_event_n(cookie, kind, owner_of(cookie), 1);
 }
 
+/* Under legacy_helpers a cgroup program has no way to the task (5.10
+ * offers it neither bpf_get_current_task_btf nor bpf_probe_read_kernel):
+ * never "exiting". */
 static __always_inline bool current_exiting(void)
 {
+	if (legacy_helpers)
+		return false;
 	return bpf_get_current_task_btf()->flags & PF_EXITING;
 }
 
@@ -733,7 +856,7 @@ int BPF_PROG(destroy_sock, struct sock *sk)
 
 	if (!netns_wanted(sk))
 		return 0;
-	cookie = bpf_get_socket_cookie(sk);
+	cookie = sock_cookie(sk);
 	d = bpf_map_lookup_elem(&dying, &zero);
 	if (d && *d == cookie) {
 		/* Reported by its release (EVF_DYING). */
@@ -744,7 +867,7 @@ int BPF_PROG(destroy_sock, struct sock *sk)
 	if (!e)
 		return 0;
 	fill_from_sk(e, sk);
-	e->newstate = sk->__sk_common.skc_state;
+	e->newstate = KR(sk, __sk_common.skc_state);
 	if (follow_pids)
 		bpf_map_delete_elem(&socks, &cookie);
 	submit(e);
@@ -760,11 +883,11 @@ int BPF_PROG(receive_reset, struct sock *sk)
 
 	if (!netns_wanted(sk))
 		return 0;
-	e = sock_event(bpf_get_socket_cookie(sk), EV_RESET);
+	e = sock_event(sock_cookie(sk), EV_RESET);
 	if (!e)
 		return 0;
 	fill_from_sk(e, sk);
-	e->oldstate = e->newstate = sk->__sk_common.skc_state;
+	e->oldstate = e->newstate = KR(sk, __sk_common.skc_state);
 	submit(e);
 	return 0;
 }
@@ -777,13 +900,13 @@ int BPF_PROG(retransmit_skb, struct sock *sk)
 {
 	struct event *e;
 
-	if (sk->__sk_common.skc_state != TCP_SYN_SENT)
+	if (KR(sk, __sk_common.skc_state) != TCP_SYN_SENT)
 		return 0;
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (KR(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	if (!netns_wanted(sk))
 		return 0;
-	e = sock_event(bpf_get_socket_cookie(sk), EV_RETRANS);
+	e = sock_event(sock_cookie(sk), EV_RETRANS);
 	if (!e)
 		return 0;
 	fill_from_sk(e, sk);
@@ -802,15 +925,15 @@ int BPF_PROG(retransmit_synack, struct sock *sk, struct request_sock *req)
 
 	if (!netns_wanted(sk))
 		return 0;
-	e = sock_event(bpf_get_socket_cookie(sk), EV_SYNACK);
+	e = sock_event(sock_cookie(sk), EV_SYNACK);
 	if (!e)
 		return 0;
 	fill_from_common(e, &req->__req_common);
 	e->protocol = IPPROTO_TCP;
-	e->type = sk->sk_type;
+	e->type = KR(sk, sk_type);
 	e->oldstate = e->newstate = TCP_SYN_RECV;
-	e->fd = req->num_retrans;
-	e->since_ns = kernel_cast(req, struct tcp_request_sock)->snt_synack * 1000;
+	e->fd = KR(req, num_retrans);
+	e->since_ns = KR(kernel_cast(req, struct tcp_request_sock), snt_synack) * 1000;
 	submit(e);
 	return 0;
 }
@@ -826,18 +949,18 @@ int BPF_PROG(error_report, struct sock *sk)
 	struct event *e;
 	int err;
 
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (KR(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	err = sk->sk_err;
+	err = KR(sk, sk_err);
 	if (!err)
 		return 0;
 	if (!netns_wanted(sk))
 		return 0;
-	e = sock_event(bpf_get_socket_cookie(sk), EV_ERROR);
+	e = sock_event(sock_cookie(sk), EV_ERROR);
 	if (!e)
 		return 0;
 	fill_from_sk(e, sk);
-	e->oldstate = e->newstate = sk->__sk_common.skc_state;
+	e->oldstate = e->newstate = KR(sk, __sk_common.skc_state);
 	e->fd = err;
 	submit(e);
 	return 0;
@@ -847,7 +970,7 @@ int BPF_PROG(error_report, struct sock *sk)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	__u32 ptgid = KR(parent, tgid), ctgid = KR(child, tgid);
 	__u8 one = 1;
 
 	if (!follow_pids || ptgid == ctgid)
@@ -879,9 +1002,9 @@ int BPF_PROG(process_exit, struct task_struct *p)
 {
 	__u32 tgid;
 
-	if (!follow_pids || p->signal->live.counter)
+	if (!follow_pids || KR(p, signal, live.counter))
 		return 0;
-	tgid = p->tgid;
+	tgid = KR(p, tgid);
 	bpf_map_delete_elem(&pids, &tgid);
 	return 0;
 }
@@ -903,22 +1026,29 @@ int inventory(struct bpf_iter__task_file *ctx)
 	sock = bpf_sock_from_file(file);
 	if (!sock)
 		return 0;
-	sk = sock->sk;
+	sk = KR(sock, sk);
 	if (!sk)
 		return 0;
 	if (!netns_wanted(sk))
 		return 0;
-	r.cookie = bpf_get_socket_cookie(sk);
-	r.pid = task->tgid;
+#ifdef SSTRACE_COMPAT
+	r.cookie = KR(sk, __sk_common.skc_cookie.counter);
+#else
+	if (iter_gen_cookie)
+		r.cookie = bpf_get_socket_cookie(sk);
+	else
+		r.cookie = sk->__sk_common.skc_cookie.counter;
+#endif
+	r.pid = KR(task, tgid);
 	r.fd = ctx->fd;
-	r.ino = file->f_inode->i_ino;
-	r.netns = sk->__sk_common.skc_net.net->ns.inum;
-	r.family = sk->__sk_common.skc_family;
-	r.type = sk->sk_type;
-	r.protocol = sk->sk_protocol;
-	r.state = sk->__sk_common.skc_state;
+	r.ino = KR(file, f_inode, i_ino);
+	r.netns = KR(sk, __sk_common.skc_net.net, ns.inum);
+	r.family = KR(sk, __sk_common.skc_family);
+	r.type = KR(sk, sk_type);
+	r.protocol = KR(sk, sk_protocol);
+	r.state = KR(sk, __sk_common.skc_state);
 	if (r.family == AF_INET || r.family == AF_INET6)
-		r.sport = sk->__sk_common.skc_num;
+		r.sport = KR(sk, __sk_common.skc_num);
 	if (r.protocol == IPPROTO_TCP) {
 		struct tcp_sock *tp = (struct tcp_sock *)sk;
 

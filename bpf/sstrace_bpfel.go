@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type SstraceEarlySynrecv struct {
+	_  structs.HostLayout
+	Sk uint64
+	Ts uint64
+}
+
 type SstraceEvent struct {
 	_        structs.HostLayout
 	TsNs     uint64
@@ -78,13 +84,16 @@ type SstraceStackedEvent struct {
 const (
 	SstraceMapDrops              = "drops"
 	SstraceMapDying              = "dying"
+	SstraceMapEarlySynrecv       = "early_synrecv"
 	SstraceMapEvents             = "events"
+	SstraceMapNetnsProbeOut      = "netns_probe_out"
 	SstraceMapPids               = "pids"
 	SstraceMapSocks              = "socks"
 	SstraceProgAcceptExit        = "accept_exit"
 	SstraceProgDestroySock       = "destroy_sock"
 	SstraceProgErrorReport       = "error_report"
 	SstraceProgInventory         = "inventory"
+	SstraceProgNetnsProbe        = "netns_probe"
 	SstraceProgProcessExit       = "process_exit"
 	SstraceProgProcessFork       = "process_fork"
 	SstraceProgReceiveReset      = "receive_reset"
@@ -101,6 +110,9 @@ const (
 	SstraceVarBirthStacks        = "birth_stacks"
 	SstraceVarConnectStacks      = "connect_stacks"
 	SstraceVarFollowPids         = "follow_pids"
+	SstraceVarIterGenCookie      = "iter_gen_cookie"
+	SstraceVarProbeTid           = "probe_tid"
+	SstraceVarTargetNetns        = "target_netns"
 	SstraceVarTargetNetnsCookie  = "target_netns_cookie"
 	SstraceVarUnusedEvent        = "unused_event"
 	SstraceVarUnusedInvRec       = "unused_inv_rec"
@@ -154,6 +166,7 @@ type SstraceProgramSpecs struct {
 	DestroySock      *ebpf.ProgramSpec `ebpf:"destroy_sock"`
 	ErrorReport      *ebpf.ProgramSpec `ebpf:"error_report"`
 	Inventory        *ebpf.ProgramSpec `ebpf:"inventory"`
+	NetnsProbe       *ebpf.ProgramSpec `ebpf:"netns_probe"`
 	ProcessExit      *ebpf.ProgramSpec `ebpf:"process_exit"`
 	ProcessFork      *ebpf.ProgramSpec `ebpf:"process_fork"`
 	ReceiveReset     *ebpf.ProgramSpec `ebpf:"receive_reset"`
@@ -173,11 +186,13 @@ type SstraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SstraceMapSpecs struct {
-	Drops  *ebpf.MapSpec `ebpf:"drops"`
-	Dying  *ebpf.MapSpec `ebpf:"dying"`
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Pids   *ebpf.MapSpec `ebpf:"pids"`
-	Socks  *ebpf.MapSpec `ebpf:"socks"`
+	Drops         *ebpf.MapSpec `ebpf:"drops"`
+	Dying         *ebpf.MapSpec `ebpf:"dying"`
+	EarlySynrecv  *ebpf.MapSpec `ebpf:"early_synrecv"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	NetnsProbeOut *ebpf.MapSpec `ebpf:"netns_probe_out"`
+	Pids          *ebpf.MapSpec `ebpf:"pids"`
+	Socks         *ebpf.MapSpec `ebpf:"socks"`
 }
 
 // SstraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -187,6 +202,9 @@ type SstraceVariableSpecs struct {
 	BirthStacks        *ebpf.VariableSpec `ebpf:"birth_stacks"`
 	ConnectStacks      *ebpf.VariableSpec `ebpf:"connect_stacks"`
 	FollowPids         *ebpf.VariableSpec `ebpf:"follow_pids"`
+	IterGenCookie      *ebpf.VariableSpec `ebpf:"iter_gen_cookie"`
+	ProbeTid           *ebpf.VariableSpec `ebpf:"probe_tid"`
+	TargetNetns        *ebpf.VariableSpec `ebpf:"target_netns"`
 	TargetNetnsCookie  *ebpf.VariableSpec `ebpf:"target_netns_cookie"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedInvRec       *ebpf.VariableSpec `ebpf:"unused_inv_rec"`
@@ -214,18 +232,22 @@ func (o *SstraceObjects) Close() error {
 //
 // It can be passed to LoadSstraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SstraceMaps struct {
-	Drops  *ebpf.Map `ebpf:"drops"`
-	Dying  *ebpf.Map `ebpf:"dying"`
-	Events *ebpf.Map `ebpf:"events"`
-	Pids   *ebpf.Map `ebpf:"pids"`
-	Socks  *ebpf.Map `ebpf:"socks"`
+	Drops         *ebpf.Map `ebpf:"drops"`
+	Dying         *ebpf.Map `ebpf:"dying"`
+	EarlySynrecv  *ebpf.Map `ebpf:"early_synrecv"`
+	Events        *ebpf.Map `ebpf:"events"`
+	NetnsProbeOut *ebpf.Map `ebpf:"netns_probe_out"`
+	Pids          *ebpf.Map `ebpf:"pids"`
+	Socks         *ebpf.Map `ebpf:"socks"`
 }
 
 func (m *SstraceMaps) Close() error {
 	return _SstraceClose(
 		m.Drops,
 		m.Dying,
+		m.EarlySynrecv,
 		m.Events,
+		m.NetnsProbeOut,
 		m.Pids,
 		m.Socks,
 	)
@@ -238,6 +260,9 @@ type SstraceVariables struct {
 	BirthStacks        *ebpf.Variable `ebpf:"birth_stacks"`
 	ConnectStacks      *ebpf.Variable `ebpf:"connect_stacks"`
 	FollowPids         *ebpf.Variable `ebpf:"follow_pids"`
+	IterGenCookie      *ebpf.Variable `ebpf:"iter_gen_cookie"`
+	ProbeTid           *ebpf.Variable `ebpf:"probe_tid"`
+	TargetNetns        *ebpf.Variable `ebpf:"target_netns"`
 	TargetNetnsCookie  *ebpf.Variable `ebpf:"target_netns_cookie"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedInvRec       *ebpf.Variable `ebpf:"unused_inv_rec"`
@@ -253,6 +278,7 @@ type SstracePrograms struct {
 	DestroySock      *ebpf.Program `ebpf:"destroy_sock"`
 	ErrorReport      *ebpf.Program `ebpf:"error_report"`
 	Inventory        *ebpf.Program `ebpf:"inventory"`
+	NetnsProbe       *ebpf.Program `ebpf:"netns_probe"`
 	ProcessExit      *ebpf.Program `ebpf:"process_exit"`
 	ProcessFork      *ebpf.Program `ebpf:"process_fork"`
 	ReceiveReset     *ebpf.Program `ebpf:"receive_reset"`
@@ -274,6 +300,7 @@ func (p *SstracePrograms) Close() error {
 		p.DestroySock,
 		p.ErrorReport,
 		p.Inventory,
+		p.NetnsProbe,
 		p.ProcessExit,
 		p.ProcessFork,
 		p.ReceiveReset,

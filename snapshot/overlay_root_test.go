@@ -87,7 +87,7 @@ func rowsOf(socks []Socket) []row {
 // while sstrace starts, the overlay ends equal to a fresh dump.
 func TestOverlayStartupRace(t *testing.T) {
 	ns := nstest.New(t)
-	cookie, err := tracer.NetNSCookie(ns.Path())
+	cookie, err := tracer.LookupNetNS(ns.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestOverlayStartupRace(t *testing.T) {
 	go func() { churn(t, ns, ln, stop, rounds); close(churned) }()
 	<-rounds // churn is running
 
-	tr, err := tracer.Open(context.Background(), tracer.Options{NetNSCookie: cookie})
+	tr, err := tracer.Open(context.Background(), tracer.Options{NetNS: cookie})
 	if err != nil {
 		t.Fatal(err)
 	}

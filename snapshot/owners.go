@@ -26,10 +26,10 @@ const (
 // TakeOwners lists every socket fd's owner: from the BPF task_file iterator
 // (one pass over the kernel's task list, every process), or, where BPF is
 // not allowed, by walking /proc as ss does (only the processes this user
-// may inspect). netnsCookie limits the BPF pass to one network namespace's
+// may inspect). ns limits the BPF pass to one network namespace's
 // sockets (0: all). The reason BPF was not used comes back as fallback.
-func TakeOwners(netnsCookie uint64) (o Owners, src OwnerSource, fallback error, err error) {
-	fds, berr := tracer.Inventory(netnsCookie)
+func TakeOwners(ns tracer.NetNS) (o Owners, src OwnerSource, fallback error, err error) {
+	fds, berr := tracer.Inventory(ns)
 	if berr == nil {
 		return FromInventory(fds), OwnersBPF, nil, nil
 	}

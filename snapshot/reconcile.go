@@ -689,7 +689,7 @@ type ReconcileOptions struct {
 	// the caller's).
 	ThisNetNS string
 	// Inventory lists every socket fd (nil: tracer.Inventory).
-	Inventory func(netnsCookie uint64) ([]tracer.FD, error)
+	Inventory func(ns tracer.NetNS) ([]tracer.FD, error)
 	// ProcRoot is /proc (for tests).
 	ProcRoot string
 	// Attempts bounds how many times the whole enumeration is repeated
@@ -1007,7 +1007,7 @@ func GatherReconcile(o ReconcileOptions) (ReconcileInput, error) {
 		if err != nil {
 			return in, err
 		}
-		fds, ierr := inventory(0)
+		fds, ierr := inventory(tracer.NetNS{})
 		after, err := ReadSockstat()
 		if err != nil {
 			return in, err

@@ -346,7 +346,7 @@ func TestReconcileRootNoInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	denied := func(uint64) ([]tracer.FD, error) {
+	denied := func(tracer.NetNS) ([]tracer.FD, error) {
 		return nil, fmt.Errorf("%w: loading BPF programs needs CAP_BPF", tracer.ErrPermission)
 	}
 	in, err := snapshot.GatherReconcile(snapshot.ReconcileOptions{ThisNetNS: ns.Path(), Inventory: denied})

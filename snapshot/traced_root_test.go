@@ -13,11 +13,11 @@ import (
 func tracedNS(t *testing.T, opts tracer.Options) (*nstest.NS, *tracer.Tracer) {
 	t.Helper()
 	ns := nstest.New(t)
-	cookie, err := tracer.NetNSCookie(ns.Path())
+	cookie, err := tracer.LookupNetNS(ns.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.NetNSCookie = cookie
+	opts.NetNS = cookie
 	tr, err := tracer.Open(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)

@@ -91,33 +91,79 @@ func DecodeInventory(b []byte, out []FD) ([]FD, error) {
 
 // Inventory lists every socket fd of every process, loading only the
 // iterator program (not the tracing hooks): what `sstrace -p` needs.
-// netnsCookie limits it to sockets of one network namespace (0: all).
-func Inventory(netnsCookie uint64) ([]FD, error) {
+// ns limits it to sockets of one network namespace (zero: all).
+func Inventory(ns NetNS) ([]FD, error) {
+	fds, _, err := ProbeInventory(ns)
+	return fds, err
+}
+
+// ProbeInventory is Inventory that also says how it was taken: the
+// capability with the variant in use, or every variant tried and why each
+// was refused (then err is the last refusal).
+func ProbeInventory(ns NetNS) ([]FD, Capability, error) {
+	c := Capability{Name: CapInventory, Loses: inventoryLoses}
 	if err := requireCaps(capsIter); err != nil {
-		return nil, err
+		return nil, c, err
 	}
-	spec, err := loadSpec(netnsCookie)
+	if err := removeMemlock(); err != nil {
+		return nil, c, err
+	}
+	first, err := firstObject()
 	if err != nil {
-		return nil, err
+		return nil, c, err
 	}
-	var objs struct {
-		Prog *ebpf.Program `ebpf:"inventory"`
-	}
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		return nil, fmt.Errorf("loading iter/task_file program: %w", explainPerm(err))
-	}
-	defer objs.Prog.Close()
-	return runInventory(objs.Prog)
+	return inventoryWith(newSpecs(settings(Options{NetNS: ns})), first, c)
 }
 
 // Inventory runs the iterator with the tracer's own settings.
 func (t *Tracer) Inventory() ([]FD, error) {
-	p, err := loadOne(t.spec, "inventory", nil)
-	if err != nil {
-		return nil, fmt.Errorf("loading iter/task_file program: %w", err)
+	fds, _, err := inventoryWith(t.specs, t.first, Capability{Name: CapInventory, Loses: inventoryLoses})
+	return fds, err
+}
+
+// inventoryVariants: the iterator's ladder, best first. It generates
+// missing socket cookies where the kernel lets it call
+// bpf_get_socket_cookie on the socket it reaches (6.18.44 does not: an
+// untrusted pointer), else reads the cookie each socket has.
+var inventoryVariants = []struct {
+	obj  Object
+	name string
+	set  map[string]any
+}{
+	{ObjectBTF, "btf", nil},
+	{ObjectBTF, "btf, cookies read", map[string]any{"iter_gen_cookie": false}},
+	{ObjectCORE, "core, cookies read", nil},
+}
+
+func inventoryWith(s *specs, first Object, c Capability) ([]FD, Capability, error) {
+	var last error
+	// The iterator needs nothing that ObjectCORE510 leaves out: a later
+	// first object starts it at ObjectCORE.
+	first = min(first, ObjectCORE)
+	for _, v := range inventoryVariants {
+		if v.obj < first {
+			continue
+		}
+		spec, err := s.get(v.obj)
+		if err != nil {
+			return nil, c, err
+		}
+		p, err := loadOneWith(spec, "inventory", v.set, nil)
+		if err != nil {
+			last = fmt.Errorf("loading %s program: %w", HookInventory, err)
+			c.Tried = append(c.Tried, HookError{Hook: HookInventory, Object: v.name, Err: err, loadErr: true})
+			continue
+		}
+		fds, err := runInventory(p)
+		p.Close()
+		if err != nil {
+			c.Tried = append(c.Tried, HookError{Hook: HookInventory, Object: v.name, Err: err})
+			return nil, c, err
+		}
+		c.Hooks, c.Object = []string{HookInventory}, v.name
+		return fds, c, nil
 	}
-	defer p.Close()
-	return runInventory(p)
+	return nil, c, last
 }
 
 func runInventory(p *ebpf.Program) ([]FD, error) {

@@ -17,12 +17,12 @@ func BenchmarkOpenRoot(b *testing.B) {
 	}
 	nstest.RequireRoot(b)
 	ns := nstest.New(b)
-	cookie, err := NetNSCookie(ns.Path())
+	cookie, err := LookupNetNS(ns.Path())
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		tr, err := Open(context.Background(), Options{NetNSCookie: cookie})
+		tr, err := Open(context.Background(), Options{NetNS: cookie})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,7 +6,10 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,19 +99,51 @@ func ensureTracefs() error {
 	return nil
 }
 
-// NetNSCookie is the kernel's cookie for a network namespace: what the BPF
-// programs compare against. path names the namespace (/proc/PID/ns/net,
+// NetNS names a network namespace the two ways the BPF programs compare
+// one: by inode (hooks that read the socket) and by cookie (the release
+// hook, which sees only a struct bpf_sock). The zero value means every
+// namespace.
+type NetNS struct {
+	Inode  uint32
+	Cookie uint64
+}
+
+// IsZero tells whether ns means every namespace.
+func (ns NetNS) IsZero() bool { return ns == NetNS{} }
+
+// LookupNetNS names the network namespace at path (/proc/PID/ns/net,
 // /run/netns/NAME); "" means this thread's own.
+func LookupNetNS(path string) (NetNS, error) {
+	var ns NetNS
+	err := inNetNSOrHere(path, func() (err error) {
+		if ns.Inode, err = NetNSInode(""); err != nil {
+			return err
+		}
+		ns.Cookie, err = netnsCookieHere()
+		return err
+	})
+	return ns, err
+}
+
+// NetNSCookie is the kernel's cookie for a network namespace. path names
+// the namespace (/proc/PID/ns/net, /run/netns/NAME); "" means this
+// thread's own.
 func NetNSCookie(path string) (uint64, error) {
-	if path == "" {
-		return netnsCookieHere()
-	}
 	var c uint64
-	err := InNetNS(path, func() (err error) {
+	err := inNetNSOrHere(path, func() (err error) {
 		c, err = netnsCookieHere()
 		return err
 	})
 	return c, err
+}
+
+func inNetNSOrHere(path string, fn func() error) error {
+	if path == "" {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		return fn()
+	}
+	return InNetNS(path, fn)
 }
 
 // InNetNS runs fn on an OS thread switched into the network namespace at
@@ -146,15 +181,100 @@ func InNetNS(path string, fn func() error) error {
 	return <-errc
 }
 
+// netnsCookieHere reads the cookie of the calling thread's network
+// namespace (the caller locks the thread): getsockopt(SO_NETNS_COOKIE)
+// where the kernel has it (5.14+), else from a BPF program that sees a
+// socket made here.
 func netnsCookieHere() (uint64, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("reading network namespace cookie: socket: %w", err)
 	}
-	defer unix.Close(fd)
 	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
-	if err != nil {
+	unix.Close(fd)
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, unix.ENOPROTOOPT) {
 		return 0, fmt.Errorf("reading network namespace cookie: getsockopt SO_NETNS_COOKIE: %w", err)
 	}
+	c, perr := netnsCookieBPF()
+	if perr != nil {
+		return 0, fmt.Errorf("reading network namespace cookie: getsockopt SO_NETNS_COOKIE: %w (before 5.14), and from BPF: %w", err, perr)
+	}
 	return c, nil
+}
+
+// netnsCookieBPF learns the calling thread's network namespace cookie from
+// the netns_probe program: attached to socket creation, it records
+// bpf_get_netns_cookie for the socket this thread makes (an inet one: the
+// hook runs only for those), then is detached.
+func netnsCookieBPF() (uint64, error) {
+	if err := requireCaps(capsTrace); err != nil {
+		return 0, err
+	}
+	if err := removeMemlock(); err != nil {
+		return 0, err
+	}
+	tid := uint32(unix.Gettid())
+	s := newSpecs(map[string]any{"probe_tid": tid})
+	spec, err := s.get(ObjectCORE)
+	if err != nil {
+		return 0, err
+	}
+	var objs struct {
+		Prog *ebpf.Program `ebpf:"netns_probe"`
+		Out  *ebpf.Map     `ebpf:"netns_probe_out"`
+	}
+	one := spec.Copy()
+	one.Programs = map[string]*ebpf.ProgramSpec{"netns_probe": spec.Programs["netns_probe"]}
+	if err := one.LoadAndAssign(&objs, nil); err != nil {
+		return 0, fmt.Errorf("loading %s probe: %w", HookSockCreate, explainPerm(err))
+	}
+	defer objs.Prog.Close()
+	defer objs.Out.Close()
+	l, err := attachCgroup(objs.Prog, ebpf.AttachCGroupInetSockCreate)
+	if err != nil {
+		return 0, fmt.Errorf("attaching %s probe: %w", HookSockCreate, err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	l.Close()
+	if err != nil {
+		return 0, fmt.Errorf("making a probe socket: %w", err)
+	}
+	unix.Close(fd)
+	var c uint64
+	if err := objs.Out.Lookup(uint32(0), &c); err != nil {
+		return 0, fmt.Errorf("reading the probe's cookie: %w", err)
+	}
+	if c == 0 {
+		return 0, errors.New("the probe saw no socket")
+	}
+	return c, nil
+}
+
+// removeMemlock lifts RLIMIT_MEMLOCK where BPF maps count against it
+// (before 5.11; later kernels charge them to the memory cgroup and this
+// does nothing).
+var removeMemlock = sync.OnceValue(func() error {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps (before 5.11 they count against it): %w", err)
+	}
+	return nil
+})
+
+// NetNSInode is the inode of the network namespace at path ("" for this
+// thread's own): all the fd iterator needs to keep to one namespace, and
+// readable on every kernel.
+func NetNSInode(path string) (uint32, error) {
+	var ino uint32
+	err := inNetNSOrHere(path, func() error {
+		var st unix.Stat_t
+		if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+			return fmt.Errorf("reading network namespace inode: %w", err)
+		}
+		ino = uint32(st.Ino)
+		return nil
+	})
+	return ino, err
 }

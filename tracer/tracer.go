@@ -5,6 +5,7 @@ package tracer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,14 +14,12 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-
-	"sstrace/bpf"
-	"sstrace/snapshot/procfs"
 )
 
-// Hook names, as users see them in warnings and as tests disable them.
+// Hook names (attach points), as users see them in doctor and as tests
+// disable them. Which capability each serves, and in what order they are
+// tried, is capSpecs (variants.go).
 const (
 	HookSockCreate = "cgroup/sock_create"
 	HookSocket     = "fexit/__sys_socket"
@@ -40,6 +39,7 @@ const (
 	HookErrReport   = "tp_btf/inet_sk_error_report"
 	HookFork        = "tp_btf/sched_process_fork"
 	HookExit        = "tp_btf/sched_process_exit"
+	HookInventory   = "iter/task_file"
 )
 
 // DefaultRingSize is the ring buffer's size in bytes: at ~120-byte events,
@@ -52,9 +52,9 @@ const DefaultPoll = 20 * time.Millisecond
 
 // Options configure Open.
 type Options struct {
-	// NetNSCookie limits events to one network namespace (see NetNSCookie);
-	// 0 traces every namespace.
-	NetNSCookie uint64
+	// NetNS limits events to one network namespace (see LookupNetNS); the
+	// zero value traces every namespace.
+	NetNS NetNS
 	// RingSize in bytes (a power of two, multiple of the page size); 0 means
 	// DefaultRingSize. Tests use a tiny ring to show drops are counted.
 	RingSize int
@@ -76,15 +76,37 @@ type Options struct {
 
 // HookError is a hook that could not be loaded or attached, and why.
 type HookError struct {
-	Hook string
-	Err  error
+	Hook string `json:"hook"`
+	// Object is the BPF object whose program was refused ("" where none
+	// was loaded: a disabled hook).
+	Object string `json:"object,omitempty"`
+	Err    error  `json:"-"`
+	// loadErr: the load failed (another object's program may pass),
+	// not the attach.
+	loadErr bool
 }
 
-func (h HookError) Error() string { return h.Hook + ": " + h.Err.Error() }
+func (h HookError) Error() string {
+	if h.Object == "" {
+		return h.Hook + ": " + h.Err.Error()
+	}
+	return h.Hook + " (" + h.Object + "): " + h.Err.Error()
+}
+
+// MarshalJSON adds the reason as a string.
+func (h HookError) MarshalJSON() ([]byte, error) {
+	type plain HookError
+	return json.Marshal(struct {
+		plain
+		Reason string `json:"reason"`
+	}{plain(h), h.Err.Error()})
+}
 
 // Tracer owns the loaded objects, the links and the ring-buffer reader.
 type Tracer struct {
-	spec    *ebpf.CollectionSpec
+	specs   *specs
+	first   Object // where every hook's ladder starts (ObjectEnv)
+	caps    []Capability
 	events  *ebpf.Map
 	drops   *ebpf.Map
 	socks   *ebpf.Map
@@ -93,7 +115,6 @@ type Tracer struct {
 	reader  *ringbuf.Reader
 	poll    time.Duration
 	closers []func() error // run last-in first-out by Close
-	missing []HookError
 	hooks   []string
 	rec     ringbuf.Record
 	// next: the destroy half of a Dying release, handed out by the next
@@ -101,6 +122,7 @@ type Tracer struct {
 	next    Event
 	hasNext bool
 	attr    *attribution
+	shared  map[string]*ebpf.Map
 }
 
 // Open loads and attaches every hook it can. A hook that fails is reported
@@ -110,18 +132,14 @@ func Open(ctx context.Context, opts Options) (*Tracer, error) {
 	if err := requireCaps(capsTrace); err != nil {
 		return nil, err
 	}
-	spec, err := loadSpec(opts.NetNSCookie)
+	if err := removeMemlock(); err != nil {
+		return nil, err
+	}
+	first, err := firstObject()
 	if err != nil {
 		return nil, err
 	}
-	for name, on := range map[string]bool{
-		"follow_pids": len(opts.FollowPIDs) > 0, "birth_stacks": opts.BirthStacks, "connect_stacks": opts.ConnectStacks,
-	} {
-		if err := spec.Variables[name].Set(on); err != nil {
-			return nil, fmt.Errorf("setting %s: %w", name, err)
-		}
-	}
-	t := &Tracer{spec: spec, poll: opts.Poll, attr: newAttribution()}
+	t := &Tracer{specs: newSpecs(settings(opts)), first: first, poll: opts.Poll, attr: newAttribution()}
 	if t.poll <= 0 {
 		t.poll = DefaultPoll
 	}
@@ -132,17 +150,6 @@ func Open(ctx context.Context, opts Options) (*Tracer, error) {
 	return t, nil
 }
 
-func loadSpec(netnsCookie uint64) (*ebpf.CollectionSpec, error) {
-	spec, err := bpf.LoadSstrace()
-	if err != nil {
-		return nil, fmt.Errorf("loading BPF object: %w", err)
-	}
-	if err := spec.Variables["target_netns_cookie"].Set(netnsCookie); err != nil {
-		return nil, fmt.Errorf("setting target_netns_cookie: %w", err)
-	}
-	return spec, nil
-}
-
 func (t *Tracer) onClose(f func() error) { t.closers = append(t.closers, f) }
 
 func (t *Tracer) install(ctx context.Context, opts Options) error {
@@ -150,41 +157,48 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 	if ringSize == 0 {
 		ringSize = DefaultRingSize
 	}
-	t.spec.Maps["events"].MaxEntries = uint32(ringSize)
+	// Wake the reader early when a quarter of the ring is pending, so a
+	// burst between two polls is not lost.
+	t.specs.set["wakeup_bytes"] = uint64(ringSize / 4)
+	t.specs.sizes["events"] = uint32(ringSize)
 	// Maps a mode never writes are made as small as the kernel allows
 	// (the LRU map of owners is preallocated: ~20 MiB).
 	if len(opts.FollowPIDs) == 0 {
 		for _, m := range []string{"socks", "pids"} {
-			t.spec.Maps[m].MaxEntries = 1
+			t.specs.sizes[m] = 1
 		}
 	}
-	// Wake the reader early when a quarter of the ring is pending, so a
-	// burst between two polls is not lost.
-	if err := t.spec.Variables["wakeup_bytes"].Set(uint64(ringSize / 4)); err != nil {
-		return fmt.Errorf("setting wakeup_bytes: %w", err)
+	// The maps are made once, from the first object (every object
+	// declares the same ones), and shared by every program.
+	spec, err := t.specs.get(ObjectBTF)
+	if err != nil {
+		return err
 	}
 
 	var maps struct {
-		Events *ebpf.Map `ebpf:"events"`
-		Drops  *ebpf.Map `ebpf:"drops"`
-		Socks  *ebpf.Map `ebpf:"socks"`
-		PIDs   *ebpf.Map `ebpf:"pids"`
-		Dying  *ebpf.Map `ebpf:"dying"`
+		Events     *ebpf.Map `ebpf:"events"`
+		Drops      *ebpf.Map `ebpf:"drops"`
+		Socks      *ebpf.Map `ebpf:"socks"`
+		PIDs       *ebpf.Map `ebpf:"pids"`
+		Dying      *ebpf.Map `ebpf:"dying"`
+		NetNSProbe *ebpf.Map `ebpf:"netns_probe_out"`
+		Early      *ebpf.Map `ebpf:"early_synrecv"`
 	}
-	if err := t.spec.LoadAndAssign(&maps, nil); err != nil {
+	if err := spec.LoadAndAssign(&maps, nil); err != nil {
 		return fmt.Errorf("creating BPF maps: %w", explainPerm(err))
 	}
 	t.events, t.drops, t.socks, t.pids = maps.Events, maps.Drops, maps.Socks, maps.PIDs
-	for _, m := range []*ebpf.Map{t.events, t.drops, t.socks, t.pids, maps.Dying} {
+	for _, m := range []*ebpf.Map{t.events, t.drops, t.socks, t.pids, maps.Dying, maps.NetNSProbe, maps.Early} {
 		t.onClose(m.Close)
 	}
 	// Every program must use these same maps: a map left out would be
 	// created anew, private to each program.
-	shared := map[string]*ebpf.Map{
+	t.shared = map[string]*ebpf.Map{
 		"events": t.events, "drops": t.drops, "socks": t.socks, "pids": t.pids, "dying": maps.Dying,
+		"netns_probe_out": maps.NetNSProbe, "early_synrecv": maps.Early,
 	}
-	for name := range t.spec.Maps {
-		if !strings.HasPrefix(name, ".") && shared[name] == nil {
+	for name := range spec.Maps {
+		if !strings.HasPrefix(name, ".") && t.shared[name] == nil {
 			return fmt.Errorf("loading BPF maps: map %q is not shared between the programs", name)
 		}
 	}
@@ -194,111 +208,31 @@ func (t *Tracer) install(ctx context.Context, opts Options) error {
 		}
 	}
 
-	disabled := map[string]bool{}
-	for _, h := range opts.Disable {
-		disabled[h] = true
-	}
-	cgroup, cgErr := procfs.Cgroup2Root()
 	// The kernel's BTF, which CO-RE relocations and tracing targets are
 	// resolved against, decoded once for all the programs rather than
 	// once each (~25 ms a program here), and let go when Open returns.
 	kernelBTF := btf.NewCache()
-
-	attach := func(hook, prog string, do func(p *ebpf.Program) (link.Link, error)) bool {
-		if ctx.Err() != nil {
-			return false
+	load := func(o Object, prog string) (*ebpf.Program, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		if disabled[hook] {
-			t.missing = append(t.missing, HookError{hook, errors.New("disabled")})
-			return false
-		}
-		p, err := t.loadProgram(prog, shared, kernelBTF)
+		spec, err := t.specs.get(o)
 		if err != nil {
-			t.missing = append(t.missing, HookError{hook, fmt.Errorf("loading: %w", err)})
-			return false
+			return nil, err
 		}
-		l, err := do(p)
-		if err != nil {
-			p.Close()
-			t.missing = append(t.missing, HookError{hook, fmt.Errorf("attaching: %w", err)})
-			return false
-		}
-		// Kept open (the link has its own reference) to read the kernel's
-		// count of runs it skipped.
-		t.progs = append(t.progs, p)
-		t.onClose(p.Close)
-		t.onClose(l.Close)
-		t.hooks = append(t.hooks, hook)
-		return true
+		return loadOneWith(spec, prog, nil, &ebpf.CollectionOptions{MapReplacements: t.shared, Cache: kernelBTF})
 	}
-	cgroupLink := func(at ebpf.AttachType) func(p *ebpf.Program) (link.Link, error) {
-		return func(p *ebpf.Program) (link.Link, error) {
-			if cgErr != nil {
-				return nil, cgErr
-			}
-			f, err := os.Open(cgroup)
-			if err != nil {
-				return nil, fmt.Errorf("opening cgroup %s: %w", cgroup, err)
-			}
-			defer f.Close()
-			// A raw bpf_link, never the legacy PROG_ATTACH fallback that
-			// link.AttachCgroup may take: a link dies with its last fd, so
-			// a killed sstrace leaves nothing attached.
-			return link.AttachRawLink(link.RawLinkOptions{Target: int(f.Fd()), Program: p, Attach: at})
-		}
-	}
-	tracepoint := func(group, name string) func(p *ebpf.Program) (link.Link, error) {
-		return func(p *ebpf.Program) (link.Link, error) { return link.Tracepoint(group, name, p, nil) }
-	}
-	tracing := func(p *ebpf.Program) (link.Link, error) {
-		return link.AttachTracing(link.TracingOptions{Program: p})
-	}
-
-	attach(HookSockCreate, "sock_create", cgroupLink(ebpf.AttachCGroupInetSockCreate))
-	// Each hook with a classic tracepoint in reserve: the fallbacks
-	// attach only where the first choice failed (and was not disabled).
-	// Disabling a first choice (test plumbing) leaves its fallback to
-	// attach, as on a kernel without it; disable both to have neither.
-	fallback := func(hook string, tps ...[2]string) {
-		if err := ensureTracefs(); err != nil {
-			for _, tp := range tps {
-				t.missing = append(t.missing, HookError{tp[0], err})
-			}
-			return
-		}
-		for _, tp := range tps {
-			group, name, _ := strings.Cut(strings.TrimPrefix(tp[0], "tracepoint/"), "/")
-			attach(tp[0], tp[1], tracepoint(group, name))
-		}
-	}
-	if !attach(HookSocket, "socket_exit", tracing) {
-		fallback(HookSocket, [2]string{HookSocketTP, "sys_exit_socket"})
-	}
-	if !attach(HookAccept, "accept_exit", tracing) {
-		fallback(HookAccept, [2]string{HookAccept4TP, "sys_exit_accept4"}, [2]string{HookAcceptTP, "sys_exit_accept"})
-	}
-	if !attach(HookSetState, "set_state_btf", tracing) {
-		fallback(HookSetState, [2]string{HookSetStateTP, "set_state_tp"})
-	}
-	attach(HookSockRelease, "sock_release", cgroupLink(ebpf.AttachCgroupInetSockRelease))
-	attach(HookDestroy, "destroy_sock", tracing)
-	attach(HookReset, "receive_reset", tracing)
-	attach(HookRetransmit, "retransmit_skb", tracing)
-	attach(HookSynAck, "retransmit_synack", tracing)
-	attach(HookErrReport, "error_report", tracing)
-	if len(opts.FollowPIDs) > 0 {
-		if !attach(HookFork, "process_fork", tracing) {
-			return fmt.Errorf("following the process tree: %w", t.missing[len(t.missing)-1])
-		}
-		// Without it the tree is still followed; the pids map only
-		// grows, as it did before this hook (Missing says so).
-		attach(HookExit, "process_exit", tracing)
-	}
+	t.attachCapabilities(t.first, opts, load)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("attaching BPF programs: %w", err)
 	}
+	for _, c := range t.caps {
+		if c.Name == CapForks && !c.OK() {
+			return fmt.Errorf("following the process tree: %w", errors.Join(hookErrs(c.Tried)...))
+		}
+	}
 	if len(t.hooks) == 0 {
-		return fmt.Errorf("attaching BPF programs: no hook could be attached: %w", errors.Join(hookErrs(t.missing)...))
+		return fmt.Errorf("attaching BPF programs: no hook could be attached: %w", errors.Join(hookErrs(t.Missing())...))
 	}
 
 	rd, err := ringbuf.NewReader(t.events)
@@ -318,24 +252,21 @@ func hookErrs(h []HookError) []error {
 	return errs
 }
 
-// loadProgram loads one program on its own, sharing the already created
-// maps, so that one program the verifier rejects costs only its own hook,
-// and the kernel's BTF as decoded by the loads before it.
-func (t *Tracer) loadProgram(name string, shared map[string]*ebpf.Map, kernelBTF *btf.Cache) (*ebpf.Program, error) {
-	return loadOneWith(t.spec, name, &ebpf.CollectionOptions{MapReplacements: shared, Cache: kernelBTF})
-}
-
-func loadOne(spec *ebpf.CollectionSpec, name string, shared map[string]*ebpf.Map) (*ebpf.Program, error) {
-	return loadOneWith(spec, name, &ebpf.CollectionOptions{MapReplacements: shared})
-}
-
-func loadOneWith(spec *ebpf.CollectionSpec, name string, opts *ebpf.CollectionOptions) (*ebpf.Program, error) {
+// loadOneWith loads one program of spec on its own, with the variables in
+// set changed for it alone, sharing the maps in opts: one program the
+// verifier rejects costs only its own hook.
+func loadOneWith(spec *ebpf.CollectionSpec, name string, set map[string]any, opts *ebpf.CollectionOptions) (*ebpf.Program, error) {
 	ps, ok := spec.Programs[name]
 	if !ok {
 		return nil, fmt.Errorf("no program %q in the BPF object", name)
 	}
 	one := spec.Copy()
 	one.Programs = map[string]*ebpf.ProgramSpec{name: ps.Copy()}
+	for k, v := range set {
+		if err := one.Variables[k].Set(v); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", k, err)
+		}
+	}
 	var objs struct {
 		Prog *ebpf.Program `ebpf:"prog"`
 	}
@@ -350,23 +281,17 @@ func loadOneWith(spec *ebpf.CollectionSpec, name string, opts *ebpf.CollectionOp
 // Hooks lists the hooks that are attached.
 func (t *Tracer) Hooks() []string { return t.hooks }
 
-// Missing lists the hooks that could not be attached, and why.
-func (t *Tracer) Missing() []HookError { return t.missing }
-
-// MissingSummary is one line naming what is not traced, "" if nothing.
-func (t *Tracer) MissingSummary() string {
-	var parts []string
-	for _, m := range t.missing {
-		if stands, ok := standIns[m.Hook]; ok && t.has(stands) {
-			continue // the fallback stands in
+// Missing lists, for each capability no variant of which attached, every
+// variant tried and why it was refused.
+func (t *Tracer) Missing() []HookError {
+	var out []HookError
+	for _, c := range t.caps {
+		if !c.OK() {
+			out = append(out, c.Tried...)
 		}
-		parts = append(parts, m.Error())
 	}
-	return strings.Join(parts, "; ")
+	return out
 }
-
-// standIns: a hook whose fallback, when attached, does its job.
-var standIns = map[string]string{HookSetState: HookSetStateTP, HookSocket: HookSocketTP, HookAccept: HookAccept4TP}
 
 func (t *Tracer) has(hook string) bool {
 	for _, h := range t.hooks {

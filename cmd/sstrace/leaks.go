@@ -104,13 +104,13 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 	if len(command) > 0 && len(o.pids) > 0 {
 		return errors.New("leaks: --pid and -- CMD exclude each other (CMD's own tree is traced)")
 	}
-	var netnsCookie uint64
+	var netns tracer.NetNS
 	if o.netns != "" {
-		c, err := tracer.NetNSCookie(o.netns)
+		ns, err := tracer.LookupNetNS(o.netns)
 		if err != nil {
 			return fmt.Errorf("leaks: --netns: %w", err)
 		}
-		netnsCookie = c
+		netns = ns
 	}
 	for _, p := range o.pids {
 		if p <= 0 {
@@ -139,7 +139,7 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 	if child != nil {
 		follow = append(follow, uint32(child.cmd.Process.Pid))
 	}
-	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie, FollowPIDs: follow, BirthStacks: true}))
+	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNS: netns, FollowPIDs: follow, BirthStacks: true}))
 	if err != nil {
 		return fmt.Errorf("leaks: %w", err)
 	}
@@ -158,8 +158,8 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 
 	l := &leakSession{
 		tr: tr, o: o, stdout: stdout, stderr: stderr, stacks: newUserStacks(),
-		tracker:     snapshot.NewLeakTracker(monoNow()),
-		netnsCookie: netnsCookie, startWall: time.Now(),
+		tracker:   snapshot.NewLeakTracker(monoNow()),
+		startWall: time.Now(),
 	}
 	if child != nil {
 		if path, err := exec.LookPath(command[0]); err == nil {
@@ -222,15 +222,14 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 }
 
 type leakSession struct {
-	tr          *tracer.Tracer
-	o           *leaksOptions
-	stdout      io.Writer
-	stderr      io.Writer
-	stacks      *userStacks
-	tracker     *snapshot.LeakTracker
-	netnsCookie uint64
-	startWall   time.Time
-	leaked      bool
+	tr        *tracer.Tracer
+	o         *leaksOptions
+	stdout    io.Writer
+	stderr    io.Writer
+	stacks    *userStacks
+	tracker   *snapshot.LeakTracker
+	startWall time.Time
+	leaked    bool
 	// stackless counts the births read without their creating stack
 	// (bpf_get_stack failed): their leaks, if any, cannot say where.
 	stackless uint64

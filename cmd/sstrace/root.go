@@ -299,11 +299,11 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 		socks = kept
 	}
 	if f.processes {
-		cookie, err := tracer.NetNSCookie("")
+		ino, err := tracer.NetNSInode("")
 		if err != nil {
 			return err
 		}
-		owners, src, why, err := snapshot.TakeOwners(cookie)
+		owners, src, why, err := snapshot.TakeOwners(tracer.NetNS{Inode: ino})
 		if err != nil {
 			return fmt.Errorf("finding socket owners: %w", err)
 		}

@@ -109,15 +109,15 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 	if err != nil {
 		return err
 	}
-	var netnsCookie uint64
+	var netns tracer.NetNS
 	if o.netns != "" {
-		c, err := tracer.NetNSCookie(o.netns)
+		ns, err := tracer.LookupNetNS(o.netns)
 		if err != nil {
 			return fmt.Errorf("stalls: --netns: %w", err)
 		}
-		netnsCookie = c
+		netns = ns
 	}
-	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie, ConnectStacks: true}))
+	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNS: netns, ConnectStacks: true}))
 	if err != nil {
 		return fmt.Errorf("stalls: %w", err)
 	}
@@ -133,14 +133,14 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 	}
 	defer s.frames.close()
 	// Listeners that predate tracing: their owners, for passive attempts.
-	if inv, err := tr.Inventory(); err == nil {
-		for i := range inv {
-			if f := &inv[i]; f.State == snapshot.StateListen && f.Cookie != 0 {
-				s.tracker.Listener(f.Cookie, f.NetNS, f.Port, f.PID, f.CommString())
-			}
-		}
-	} else {
+	inv, err := snapshot.Inventory(tr)
+	if err != nil {
 		fmt.Fprintf(stderr, "sstrace: warning: listeners' owners unknown until they accept: %v\n", err)
+	}
+	for i := range inv {
+		if f := &inv[i]; f.State == snapshot.StateListen && f.Cookie != 0 {
+			s.tracker.Listener(f.Cookie, f.NetNS, f.Port, f.PID, f.CommString())
+		}
 	}
 	what := "Ctrl-C for the summary"
 	if o.duration > 0 {

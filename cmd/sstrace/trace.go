@@ -599,9 +599,9 @@ func runTrace(ctx context.Context, stdout, stderr io.Writer, o *traceOptions, ar
 	if err != nil {
 		return fmt.Errorf("trace: %w", err)
 	}
-	var netnsCookie uint64
+	var netns tracer.NetNS
 	if o.netns != "" {
-		if netnsCookie, err = tracer.NetNSCookie(o.netns); err != nil {
+		if netns, err = tracer.LookupNetNS(o.netns); err != nil {
 			return fmt.Errorf("trace: --netns: %w", err)
 		}
 	}
@@ -619,7 +619,7 @@ func runTrace(ctx context.Context, stdout, stderr io.Writer, o *traceOptions, ar
 	}
 	s.start = monoNow()
 	s.enc = traceEncoder{clk: s.clk, start: s.start, absolute: o.absolute, showNetns: o.netns == ""}
-	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNSCookie: netnsCookie}))
+	tr, err := tracer.Open(ctx, o.tf.apply(tracer.Options{NetNS: netns}))
 	if err != nil {
 		return fmt.Errorf("trace: %w", err)
 	}
@@ -628,7 +628,7 @@ func runTrace(ctx context.Context, stdout, stderr io.Writer, o *traceOptions, ar
 	if m := tr.MissingSummary(); m != "" {
 		fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", m)
 	}
-	if err := s.loadInventory(netnsCookie); err != nil {
+	if err := s.loadInventory(); err != nil {
 		fmt.Fprintf(stderr, "sstrace: warning: owners of sockets opened before the trace are unknown: %v\n", err)
 	}
 	if out != nil {
@@ -636,7 +636,7 @@ func runTrace(ctx context.Context, stdout, stderr io.Writer, o *traceOptions, ar
 		h := &recHeader{
 			Sstrace: version, Host: traceHostname(), Kernel: traceKernel(),
 			BootTime: s.clk.boot, Start: s.clk.wall(s.start), StartNS: s.start,
-			Options: recOptions{Args: append([]string{}, os.Args[1:]...), NetNS: o.netns, NetNSCookie: netnsCookie,
+			Options: recOptions{Args: append([]string{}, os.Args[1:]...), NetNS: o.netns, NetNSCookie: netns.Cookie,
 				Filter: strings.Join(args, " ")},
 		}
 		if err := s.rec.Header(h); err != nil {
@@ -827,14 +827,15 @@ func (s *traceSession) checkDrops() error {
 // loadInventory learns who holds the sockets that existed before the
 // trace, and where the listeners among them listen: a connection to one
 // belongs to its owner until it is accepted.
-func (s *traceSession) loadInventory(netnsCookie uint64) error {
-	fds, err := s.tr.Inventory()
-	if err != nil {
+func (s *traceSession) loadInventory() error {
+	fds, err := snapshot.Inventory(s.tr)
+	if fds == nil {
 		return err
 	}
 	s.attr.addInventory(fds)
 	// Listening sockets by namespace; their addresses come from a
 	// sock_diag dump inside each.
+	errs := []error{err}
 	byNS := map[uint32][]*tracer.FD{}
 	for i := range fds {
 		f := &fds[i]
@@ -842,11 +843,15 @@ func (s *traceSession) loadInventory(netnsCookie uint64) error {
 			byNS[f.NetNS] = append(byNS[f.NetNS], f)
 		}
 	}
-	var errs []error
 	for ns, lfds := range byNS {
 		path := s.o.netns
 		if path == "" {
-			path = fmt.Sprintf("/proc/%d/ns/net", lfds[0].PID)
+			p, err := snapshot.NetNSPath(ns, lfds[0].PID)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("listing the listeners of netns %d: %w", ns, err))
+				continue
+			}
+			path = p
 		}
 		var socks []snapshot.Socket
 		err := tracer.InNetNS(path, func() error {

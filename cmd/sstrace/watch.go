@@ -244,7 +244,7 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 	}
 	s.phases.on = os.Getenv("SSTRACE_DEBUG_STARTUP") == "1"
 	if hasTCP {
-		cookie, err := tracer.NetNSCookie(o.netns)
+		netns, err := tracer.LookupNetNS(o.netns)
 		if err != nil {
 			return fmt.Errorf("watch: --netns: %w", err)
 		}
@@ -258,7 +258,7 @@ func runWatch(ctx context.Context, stdout, stderr io.Writer, o *watchOptions, or
 		// snapshot.StartLive).
 		s.starting, s.firstFrame = make(chan liveStart, 1), make(chan struct{})
 		startCtx, cancel := context.WithCancel(ctx)
-		go s.startLive(startCtx, o.tf.apply(tracer.Options{NetNSCookie: cookie}))
+		go s.startLive(startCtx, o.tf.apply(tracer.Options{NetNS: netns}))
 		defer s.stopLive(cancel)
 	}
 	// A first re-dump fails early (on a --netns that cannot be entered,
