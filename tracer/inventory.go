@@ -163,6 +163,7 @@ func inventoryWith(s *specs, first Object, c Capability) ([]FD, Capability, erro
 		c.Hooks, c.Object = []string{HookInventory}, v.name
 		return fds, c, nil
 	}
+	c.settle()
 	return nil, c, last
 }
 

@@ -51,7 +51,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func openIn(t *testing.T, ns *nstest.NS, opts Options) *Tracer {
+// openIn opens a tracer filtered to ns. A test that needs capabilities
+// this kernel lacks is skipped, naming the kernel feature missing (what
+// doctor says too); TestCapabilitiesExplained checks that every kernel of
+// the matrix lacks only what it is known to lack.
+func openIn(t *testing.T, ns *nstest.NS, opts Options, need ...string) *Tracer {
 	t.Helper()
 	cookie, err := LookupNetNS(ns.Path())
 	if err != nil {
@@ -63,11 +67,16 @@ func openIn(t *testing.T, ns *nstest.NS, opts Options) *Tracer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
-	if s := tr.MissingSummary(); s != "" {
-		t.Fatalf("hooks missing on this kernel: %s", s)
+	for _, name := range need {
+		if c := tr.Capability(name); !c.OK() {
+			t.Skipf("this kernel lacks %s: %s is missing", c.Needs, name)
+		}
 	}
 	return tr
 }
+
+// Capabilities every test of this file needs, beyond their own.
+var basic = []string{CapCookies, CapBirths, CapAccepts, CapTransitions, CapReleases, CapDestroys}
 
 func fdInode(t *testing.T, fd int) uint32 {
 	t.Helper()
@@ -123,7 +132,7 @@ func dump(evs []Event) string {
 
 func TestLifecycle(t *testing.T) {
 	ns := nstest.New(t)
-	tr := openIn(t, ns, Options{BirthStacks: true})
+	tr := openIn(t, ns, Options{BirthStacks: true}, basic...)
 	me := uint32(os.Getpid())
 	// The test joins a socket's events by cookie: a kernel that gives
 	// none to accepted sockets (before 5.12) must say so instead.
@@ -326,7 +335,7 @@ func TestDropsCounted(t *testing.T) {
 
 func testDropsCounted(t *testing.T, stacks bool) {
 	ns := nstest.New(t)
-	tr := openIn(t, ns, Options{RingSize: os.Getpagesize(), BirthStacks: stacks})
+	tr := openIn(t, ns, Options{RingSize: os.Getpagesize(), BirthStacks: stacks}, basic...)
 	const n = 200
 	err := ns.Do(func() error {
 		for i := 0; i < n; i++ {
@@ -412,6 +421,9 @@ func TestInventoryMatchesProc(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv, c, err := ProbeInventory(netns)
+	if err != nil && c.Needs != "" {
+		t.Skipf("this kernel lacks %s: the inventory is missing", c.Needs)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +492,7 @@ func connectIn(t *testing.T, ns *nstest.NS, port int) error {
 // handshake with the RTT.
 func TestHandshakeEvents(t *testing.T) {
 	ns := nstest.New(t)
-	tr := openIn(t, ns, Options{ConnectStacks: true})
+	tr := openIn(t, ns, Options{ConnectStacks: true}, append(basic, CapErrors, CapResets)...)
 	me := uint32(os.Getpid())
 	if err := connectIn(t, ns, 9); !errors.Is(err, unix.ECONNREFUSED) {
 		t.Fatalf("connect to a closed port: %v", err)
@@ -558,7 +570,7 @@ func TestHandshakeEvents(t *testing.T) {
 // included.
 func TestSetStateFallback(t *testing.T) {
 	ns := nstest.New(t)
-	tr := openIn(t, ns, Options{Disable: []string{HookSetState}, ConnectStacks: true})
+	tr := openIn(t, ns, Options{Disable: []string{HookSetState}, ConnectStacks: true}, CapTransitions)
 	if !tr.has(HookSetStateTP) {
 		t.Fatalf("fallback not attached: hooks %v", tr.Hooks())
 	}
@@ -620,18 +632,33 @@ func followRoot() {
 				runtime.LockOSThread()
 				tid := unix.Gettid()
 				fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
-				if err != nil {
+				if errors.Is(err, unix.EINVAL) {
+					fd = -1 // no thread pidfds before 6.9: see below
+				} else if err != nil {
 					fail(fmt.Errorf("pidfd of thread %d: %w", tid, err))
 				}
 				c <- gone{tid, fd}
 			}()
 			g := <-c
-			pfd := []unix.PollFd{{Fd: int32(g.pidfd), Events: unix.POLLIN}}
-			for {
-				if _, err := unix.Poll(pfd, -1); err == nil {
-					break
-				} else if err != unix.EINTR {
-					fail(err)
+			if g.pidfd >= 0 {
+				pfd := []unix.PollFd{{Fd: int32(g.pidfd), Events: unix.POLLIN}}
+				for {
+					if _, err := unix.Poll(pfd, -1); err == nil {
+						break
+					} else if err != unix.EINTR {
+						fail(err)
+					}
+				}
+			} else {
+				// Kernels before 6.9 signal a thread's exit to nobody
+				// outside it: watch its /proc entry go, bounded.
+				task := fmt.Sprintf("/proc/self/task/%d", g.tid)
+				deadline := time.Now().Add(10 * time.Second)
+				for _, err := os.Stat(task); err == nil; _, err = os.Stat(task) {
+					if time.Now().After(deadline) {
+						fail(fmt.Errorf("thread %d still there after 10s", g.tid))
+					}
+					time.Sleep(time.Millisecond)
 				}
 			}
 			fmt.Println("thread", g.tid)
@@ -676,7 +703,7 @@ func TestFollowExit(t *testing.T) {
 	}
 	t.Cleanup(func() { root.Process.Kill(); root.Wait() })
 	pid := uint32(root.Process.Pid)
-	tr := openIn(t, ns, Options{FollowPIDs: []uint32{pid}})
+	tr := openIn(t, ns, Options{FollowPIDs: []uint32{pid}}, append(basic, CapForks, CapExits)...)
 	if !tr.has(HookExit) || !tr.has(HookFork) {
 		t.Fatalf("follow mode without its hooks: %v", tr.Hooks())
 	}
@@ -764,7 +791,7 @@ func TestFollowExit(t *testing.T) {
 // not pay for them.
 func TestNoProcessHooksUnlessFollowing(t *testing.T) {
 	ns := nstest.New(t)
-	tr := openIn(t, ns, Options{})
+	tr := openIn(t, ns, Options{}, basic...)
 	if tr.has(HookFork) || tr.has(HookExit) {
 		t.Errorf("hooks %v: process hooks attached without FollowPIDs", tr.Hooks())
 	}

@@ -86,8 +86,25 @@ type Capability struct {
 	// Lacks: what the variant in use goes without (Lack*), where it is
 	// not the best; each a constant tests can compare with.
 	Lacks []string `json:"lacks,omitempty"`
-	// Loses says what the user goes without when no variant loads.
+	// Loses says what the user goes without when no variant loads, and
+	// Needs the kernel feature the refusals show is missing (see Needs),
+	// "" if none is recognized.
 	Loses string `json:"loses"`
+	Needs string `json:"needs,omitempty"`
+}
+
+// settle fills Needs for a capability no variant of which loaded: what the
+// most portable variant tried (the last) was refused for, else any other.
+func (c *Capability) settle() {
+	if c.OK() {
+		return
+	}
+	for i := len(c.Tried) - 1; i >= 0; i-- {
+		if n := Needs(c.Tried[i].Err); n != "" {
+			c.Needs = n
+			return
+		}
+	}
 }
 
 // What a variant may go without, said the way doctor shows it.
@@ -320,6 +337,7 @@ func (t *Tracer) attachCapabilities(first Object, opts Options, load func(Object
 				}
 			}
 		}
+		c.settle()
 		t.caps = append(t.caps, c)
 	}
 }
