@@ -72,11 +72,18 @@ func TestCapabilitiesExplained(t *testing.T) {
 		t.Errorf("kernel %s lacks %v, want exactly %v", rel, missing, want)
 	}
 	// The one line a degraded command prints names what the tracer
-	// lacks (not the inventory, loaded apart) and points at doctor.
+	// lacks (not the inventory, loaded apart) and what runs degraded, and
+	// points at doctor.
 	lacking := slices.DeleteFunc(slices.Clone(missing), func(n string) bool { return n == CapInventory })
+	var degraded []string
+	for _, c := range tr.Capabilities() {
+		if c.OK() && len(c.Lacks) > 0 {
+			degraded = append(degraded, c.Name)
+		}
+	}
 	s := tr.MissingSummary()
-	if wantLine := strings.Join(lacking, ", "); !strings.HasPrefix(s, wantLine) ||
-		(s != "") != (len(lacking) > 0) || (s != "" && !strings.Contains(s, "sstrace doctor")) {
-		t.Errorf("MissingSummary %q, with %v missing", s, lacking)
+	if (s != "") != (len(lacking)+len(degraded) > 0) || (s != "" && !strings.Contains(s, "sstrace doctor")) ||
+		!strings.HasPrefix(s, strings.Join(lacking, ", ")) || !strings.Contains(s, strings.Join(degraded, ", ")) {
+		t.Errorf("MissingSummary %q, with %v missing and %v degraded", s, lacking, degraded)
 	}
 }

@@ -434,17 +434,28 @@ func (t *Tracer) Capability(name string) Capability {
 func (t *Tracer) Capabilities() []Capability { return t.caps }
 
 // MissingSummary is one short line naming the capabilities no variant of
-// which loaded, "" if none: what a degraded command says before it runs.
-// The reasons are doctor's to show.
+// which loaded, and those whose variant goes without something (Lacks),
+// "" if neither: what a degraded command says before it runs. The reasons
+// are doctor's to show.
 func (t *Tracer) MissingSummary() string {
-	var names []string
+	var missing, degraded []string
 	for _, c := range t.caps {
-		if !c.OK() {
-			names = append(names, c.Name)
+		switch {
+		case !c.OK():
+			missing = append(missing, c.Name)
+		case len(c.Lacks) > 0:
+			degraded = append(degraded, c.Name)
 		}
 	}
-	if len(names) == 0 {
+	var parts []string
+	if len(missing) > 0 {
+		parts = append(parts, strings.Join(missing, ", "))
+	}
+	if len(degraded) > 0 {
+		parts = append(parts, "degraded: "+strings.Join(degraded, ", "))
+	}
+	if len(parts) == 0 {
 		return ""
 	}
-	return strings.Join(names, ", ") + " (this kernel refuses their hooks; run 'sstrace doctor' for why and what it costs)"
+	return strings.Join(parts, "; ") + " (this kernel lacks what they need; run 'sstrace doctor' for what and what it costs)"
 }
