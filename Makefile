@@ -14,7 +14,7 @@ DEB_PACKAGES := iproute2 clang llvm bpftool nftables gcc
 
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 
-.PHONY: help deps generate check-generated build run test unit lint fuzz bench bench-go bench-list bench-tracer bench-startup clean
+.PHONY: help deps generate check-generated build run test test-variants unit lint fuzz bench bench-go bench-list bench-tracer bench-startup clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,15 @@ run: build ## build and list sockets with their processes (ARGS=-tanp)
 # 2 minutes otherwise, or SSTRACE_LONGRUN (a Go duration); -short skips it.
 test: deps check-generated lint ## everything CI runs: generate check, lint, all tests (as root)
 	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory test-variants
+
+# Each BPF program has variants (btf, core, core-5.10: tracer/variants.go),
+# and a kernel loads the best it can. The suites that load programs run
+# again from the later objects, so that every variant is proven to give
+# the same answers on this kernel too, not only on the kernels that need it.
+test-variants: ## the tracer and snapshot suites again, from the core and core-5.10 BPF objects (as root)
+	SSTRACE_BPF_OBJECT=core $(GO) test -count=1 ./tracer/... ./snapshot/...
+	SSTRACE_BPF_OBJECT=core-5.10 $(GO) test -count=1 ./tracer/... ./snapshot/...
 
 unit: ## the tests that need no root
 	$(GO) test -count=1 -short ./...
