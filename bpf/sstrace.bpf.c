@@ -604,6 +604,21 @@ int netns_probe(struct bpf_sock *ctx)
 	return 1;
 }
 
+/* Where tracing programs cannot generate cookies (before 5.12: the compat
+ * object's legacy_helpers), an accepted socket would have none until a
+ * dump asked: a sock_ops program sees each passive connection once it is
+ * established, in the same softirq as that transition, and generates the
+ * child's cookie, so the accept and every later event carry it. (Its
+ * handshake transitions, before this, still have none.) Attached only
+ * then: elsewhere the tracing hooks generate cookies themselves. */
+SEC("sockops")
+int passive_cookie(struct bpf_sock_ops *skops)
+{
+	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		bpf_get_socket_cookie(skops);
+	return 1;
+}
+
 /* stacked is a constant in each copy (see transition). */
 static __always_inline void transition_as(void *ctx, struct sock *sk, __u64 cookie,
 					  int oldstate, int newstate, bool stacked, __u64 now)

@@ -94,6 +94,7 @@ const (
 	SstraceProgErrorReport       = "error_report"
 	SstraceProgInventory         = "inventory"
 	SstraceProgNetnsProbe        = "netns_probe"
+	SstraceProgPassiveCookie     = "passive_cookie"
 	SstraceProgProcessExit       = "process_exit"
 	SstraceProgProcessFork       = "process_fork"
 	SstraceProgReceiveReset      = "receive_reset"
@@ -167,6 +168,7 @@ type SstraceProgramSpecs struct {
 	ErrorReport      *ebpf.ProgramSpec `ebpf:"error_report"`
 	Inventory        *ebpf.ProgramSpec `ebpf:"inventory"`
 	NetnsProbe       *ebpf.ProgramSpec `ebpf:"netns_probe"`
+	PassiveCookie    *ebpf.ProgramSpec `ebpf:"passive_cookie"`
 	ProcessExit      *ebpf.ProgramSpec `ebpf:"process_exit"`
 	ProcessFork      *ebpf.ProgramSpec `ebpf:"process_fork"`
 	ReceiveReset     *ebpf.ProgramSpec `ebpf:"receive_reset"`
@@ -279,6 +281,7 @@ type SstracePrograms struct {
 	ErrorReport      *ebpf.Program `ebpf:"error_report"`
 	Inventory        *ebpf.Program `ebpf:"inventory"`
 	NetnsProbe       *ebpf.Program `ebpf:"netns_probe"`
+	PassiveCookie    *ebpf.Program `ebpf:"passive_cookie"`
 	ProcessExit      *ebpf.Program `ebpf:"process_exit"`
 	ProcessFork      *ebpf.Program `ebpf:"process_fork"`
 	ReceiveReset     *ebpf.Program `ebpf:"receive_reset"`
@@ -301,6 +304,7 @@ func (p *SstracePrograms) Close() error {
 		p.ErrorReport,
 		p.Inventory,
 		p.NetnsProbe,
+		p.PassiveCookie,
 		p.ProcessExit,
 		p.ProcessFork,
 		p.ReceiveReset,

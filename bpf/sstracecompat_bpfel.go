@@ -43,6 +43,7 @@ const (
 	SstraceCompatProgErrorReport       = "error_report"
 	SstraceCompatProgInventory         = "inventory"
 	SstraceCompatProgNetnsProbe        = "netns_probe"
+	SstraceCompatProgPassiveCookie     = "passive_cookie"
 	SstraceCompatProgProcessExit       = "process_exit"
 	SstraceCompatProgProcessFork       = "process_fork"
 	SstraceCompatProgReceiveReset      = "receive_reset"
@@ -117,6 +118,7 @@ type SstraceCompatProgramSpecs struct {
 	ErrorReport      *ebpf.ProgramSpec `ebpf:"error_report"`
 	Inventory        *ebpf.ProgramSpec `ebpf:"inventory"`
 	NetnsProbe       *ebpf.ProgramSpec `ebpf:"netns_probe"`
+	PassiveCookie    *ebpf.ProgramSpec `ebpf:"passive_cookie"`
 	ProcessExit      *ebpf.ProgramSpec `ebpf:"process_exit"`
 	ProcessFork      *ebpf.ProgramSpec `ebpf:"process_fork"`
 	ReceiveReset     *ebpf.ProgramSpec `ebpf:"receive_reset"`
@@ -231,6 +233,7 @@ type SstraceCompatPrograms struct {
 	ErrorReport      *ebpf.Program `ebpf:"error_report"`
 	Inventory        *ebpf.Program `ebpf:"inventory"`
 	NetnsProbe       *ebpf.Program `ebpf:"netns_probe"`
+	PassiveCookie    *ebpf.Program `ebpf:"passive_cookie"`
 	ProcessExit      *ebpf.Program `ebpf:"process_exit"`
 	ProcessFork      *ebpf.Program `ebpf:"process_fork"`
 	ReceiveReset     *ebpf.Program `ebpf:"receive_reset"`
@@ -253,6 +256,7 @@ func (p *SstraceCompatPrograms) Close() error {
 		p.ErrorReport,
 		p.Inventory,
 		p.NetnsProbe,
+		p.PassiveCookie,
 		p.ProcessExit,
 		p.ProcessFork,
 		p.ReceiveReset,

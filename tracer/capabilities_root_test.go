@@ -83,7 +83,8 @@ func TestCapabilitiesExplained(t *testing.T) {
 	}
 	s := tr.MissingSummary()
 	if (s != "") != (len(lacking)+len(degraded) > 0) || (s != "" && !strings.Contains(s, "sstrace doctor")) ||
-		!strings.HasPrefix(s, strings.Join(lacking, ", ")) || !strings.Contains(s, strings.Join(degraded, ", ")) {
+		(len(lacking) > 0 && !strings.HasPrefix(s, "not traced: "+strings.Join(lacking, ", "))) ||
+		(len(degraded) > 0 && !strings.Contains(s, "degraded: "+strings.Join(degraded, ", "))) {
 		t.Errorf("MissingSummary %q, with %v missing and %v degraded", s, lacking, degraded)
 	}
 }

@@ -40,6 +40,7 @@ const (
 	HookFork        = "tp_btf/sched_process_fork"
 	HookExit        = "tp_btf/sched_process_exit"
 	HookInventory   = "iter/task_file"
+	HookSockOps     = "cgroup/sock_ops"
 )
 
 // DefaultRingSize is the ring buffer's size in bytes: at ~120-byte events,

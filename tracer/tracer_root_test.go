@@ -220,9 +220,15 @@ func TestLifecycle(t *testing.T) {
 	})
 	t.Logf("events:\n%s", dump(evs))
 
+	// Where tracing hooks cannot generate cookies, an accepted socket
+	// gets one once established: its handshake's transitions have none.
+	handshakeUncookied := tr.Capability(CapTransitions).Lacking(LackHandshakeCookie)
 	byCookie := map[uint64][]Event{}
 	for _, e := range evs {
 		if e.Cookie == 0 {
+			if handshakeUncookied && e.Kind == KindState && (e.OldState == 10 || e.OldState == 3) {
+				continue
+			}
 			t.Errorf("event without cookie: %+v", e)
 		}
 		byCookie[e.Cookie] = append(byCookie[e.Cookie], e)
@@ -271,7 +277,11 @@ func TestLifecycle(t *testing.T) {
 	}
 	srvEvs := byCookie[srvCookie]
 	// A child is cloned from the listener (LISTEN) and set to SYN-RECV.
-	wantStates(t, "server", srvEvs, [][2]uint8{{10, 3}, {3, 1}, {1, 8}, {8, 9}, {9, 7}})
+	wantSrv := [][2]uint8{{10, 3}, {3, 1}, {1, 8}, {8, 9}, {9, 7}}
+	for handshakeUncookied && len(srvEvs) > 0 && len(wantSrv) > 3 && firstState(srvEvs) != wantSrv[0] {
+		wantSrv = wantSrv[1:] // that transition came without the cookie
+	}
+	wantStates(t, "server", srvEvs, wantSrv)
 	for _, e := range srvEvs {
 		if e.Kind == KindState && e.NewState == 8 {
 			if !e.OwnerKnown || e.PID != me {
@@ -409,9 +419,9 @@ func TestInventoryMatchesProc(t *testing.T) {
 			unix.Close(fd)
 		}
 	}()
-	// The first socket has a cookie (getsockopt SO_COOKIE makes one), the
-	// others none: a variant that reads cookies must report the first's
-	// and 0 for the others; one that generates them, non-zero for all.
+	// The first socket has a cookie (getsockopt SO_COOKIE makes one): every
+	// variant must report it; one that generates cookies, a non-zero one
+	// for the others too.
 	known, err := unix.GetsockoptUint64(fds[0], unix.SOL_SOCKET, unix.SO_COOKIE)
 	if err != nil {
 		t.Fatal(err)
@@ -461,9 +471,10 @@ func TestInventoryMatchesProc(t *testing.T) {
 			t.Errorf("fd %d: cookie %d, SO_COOKIE says %d", fd, f.Cookie, known)
 		case fd != fds[0] && generates && f.Cookie == 0:
 			t.Errorf("fd %d: no cookie from a variant that generates them", fd)
-		case fd != fds[0] && !generates && f.Cookie != 0:
-			t.Errorf("fd %d: cookie %d, but nothing generated one", fd, f.Cookie)
 		}
+		// A variant that reads cookies may still find one on the
+		// others: any tracer attached meanwhile (another test package
+		// runs at the same time) generates one at every socket's birth.
 	}
 }
 
@@ -806,4 +817,14 @@ func userRetAsVariant(t *testing.T, tr *Tracer, e Event) bool {
 		return e.UserRet == 0
 	}
 	return e.UserRet != 0
+}
+
+// firstState is the first transition among evs, as wantStates lists them.
+func firstState(evs []Event) [2]uint8 {
+	for _, e := range evs {
+		if e.Kind == KindState {
+			return [2]uint8{e.OldState, e.NewState}
+		}
+	}
+	return [2]uint8{}
 }

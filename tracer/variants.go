@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -112,6 +113,9 @@ const (
 	LackUserRet   = "the caller of glibc's syscall wrapper in user stacks (no bpf_task_pt_regs before 5.15)"
 	LackCookieGen = "cookies for sockets that have none yet (no bpf_get_socket_cookie in tracing programs before 5.12): an accepted socket is known by inode until a dump names it"
 	LackExiting   = "whether a socket was closed by its owner's exit (no bpf_get_current_task_btf in cgroup programs)"
+	// LackHandshakeCookie is what remains of LackCookieGen once the
+	// sock_ops hook gives accepted sockets their cookies.
+	LackHandshakeCookie = "cookies for an accepted socket's handshake transitions (no bpf_get_socket_cookie in tracing programs before 5.12; a sock_ops hook gives it one once established)"
 )
 
 // objectLacks: what each capability goes without when it runs from an
@@ -166,6 +170,7 @@ const (
 	attachTracepoint
 	attachCgroupCreate
 	attachCgroupRelease
+	attachCgroupSockOps
 )
 
 // capSpec: a capability and its alternatives, best first. An alternative
@@ -173,8 +178,11 @@ const (
 type capSpec struct {
 	name   string
 	follow bool // attached only when following a process tree
-	loses  string
-	alts   [][]hookSpec
+	// when, if set, says from the capabilities attached before this one
+	// whether it is wanted at all.
+	when  func(t *Tracer) bool
+	loses string
+	alts  [][]hookSpec
 }
 
 // Capability names.
@@ -191,6 +199,7 @@ const (
 	CapErrors       = "socket-errors"
 	CapForks        = "process-forks"
 	CapExits        = "process-exits"
+	CapPassiveCook  = "accepted-cookies"
 	CapInventory    = "inventory"
 )
 
@@ -229,6 +238,9 @@ var capSpecs = []capSpec{
 		alts: [][]hookSpec{{{HookSynAck, "retransmit_synack", attachTracing}}}},
 	{name: CapErrors, loses: "no socket errors: a failed connect is classified by its state changes alone (timed out, refused and unreachable look alike)",
 		alts: [][]hookSpec{{{HookErrReport, "error_report", attachTracing}}}},
+	{name: CapPassiveCook, when: func(t *Tracer) bool { return t.Capability(CapTransitions).Lacking(LackCookieGen) },
+		loses: "accepted sockets have no cookie: trace and watch cannot follow them",
+		alts:  [][]hookSpec{{{HookSockOps, "passive_cookie", attachCgroupSockOps}}}},
 	{name: CapForks, follow: true, loses: "cannot follow a process tree (leaks -- CMD, --pid)",
 		alts: [][]hookSpec{{{HookFork, "process_fork", attachTracing}}}},
 	{name: CapExits, follow: true, loses: "followed processes are never forgotten: the pid table only grows",
@@ -307,7 +319,7 @@ func (t *Tracer) attachCapabilities(first Object, opts Options, load func(Object
 		disabled[h] = true
 	}
 	for _, cs := range capSpecs {
-		if cs.follow && len(opts.FollowPIDs) == 0 {
+		if cs.follow && len(opts.FollowPIDs) == 0 || cs.when != nil && !cs.when(t) {
 			continue
 		}
 		c := Capability{Name: cs.name, Loses: cs.loses}
@@ -339,6 +351,22 @@ func (t *Tracer) attachCapabilities(first Object, opts Options, load func(Object
 		}
 		c.settle()
 		t.caps = append(t.caps, c)
+	}
+	if t.Capability(CapPassiveCook).OK() {
+		t.narrowCookieLack()
+	}
+}
+
+// narrowCookieLack: with accepted sockets given cookies once established,
+// only the transitions of their handshakes go without one.
+func (t *Tracer) narrowCookieLack() {
+	for i := range t.caps {
+		c := &t.caps[i]
+		lacks := slices.DeleteFunc(slices.Clone(c.Lacks), func(l string) bool { return l == LackCookieGen })
+		if len(lacks) < len(c.Lacks) && c.Name == CapTransitions {
+			lacks = append(lacks, LackHandshakeCookie)
+		}
+		c.Lacks = lacks
 	}
 }
 
@@ -394,6 +422,8 @@ func (t *Tracer) attachProgram(h hookSpec, p *ebpf.Program) (link.Link, error) {
 		return attachCgroup(p, ebpf.AttachCGroupInetSockCreate)
 	case attachCgroupRelease:
 		return attachCgroup(p, ebpf.AttachCgroupInetSockRelease)
+	case attachCgroupSockOps:
+		return attachCgroup(p, ebpf.AttachCGroupSockOps)
 	default:
 		return link.AttachTracing(link.TracingOptions{Program: p})
 	}
@@ -434,9 +464,9 @@ func (t *Tracer) Capability(name string) Capability {
 func (t *Tracer) Capabilities() []Capability { return t.caps }
 
 // MissingSummary is one short line naming the capabilities no variant of
-// which loaded, and those whose variant goes without something (Lacks),
-// "" if neither: what a degraded command says before it runs. The reasons
-// are doctor's to show.
+// which loaded ("not traced: ...") and those whose variant goes without
+// something ("degraded: ...", see Lacks), "" if neither: what a degraded
+// command says before it runs. The reasons are doctor's to show.
 func (t *Tracer) MissingSummary() string {
 	var missing, degraded []string
 	for _, c := range t.caps {
@@ -449,7 +479,7 @@ func (t *Tracer) MissingSummary() string {
 	}
 	var parts []string
 	if len(missing) > 0 {
-		parts = append(parts, strings.Join(missing, ", "))
+		parts = append(parts, "not traced: "+strings.Join(missing, ", "))
 	}
 	if len(degraded) > 0 {
 		parts = append(parts, "degraded: "+strings.Join(degraded, ", "))

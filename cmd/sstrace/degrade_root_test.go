@@ -43,8 +43,10 @@ func TestCommandsDegradeWithoutHooks(t *testing.T) {
 					t.Fatalf("%s ended before tracing (warned %v): %v", c.name, warned, err)
 				}
 				if strings.Contains(line, "warning: not traced") {
-					warned = strings.Contains(line, "not traced: cookies, resets ") &&
-						strings.Contains(line, "sstrace doctor") && len(line) < 160
+					// A kernel whose variants go without something adds a
+					// "; degraded: ..." part.
+					warned = strings.Contains(line, "warning: not traced: cookies, resets") &&
+						strings.Contains(line, "sstrace doctor") && len(line) < 200
 					if !warned {
 						t.Errorf("warning does not name both capabilities and doctor in one short line: %q", line)
 					}

@@ -145,7 +145,7 @@ func runLeaks(ctx context.Context, stdout, stderr io.Writer, o *leaksOptions, co
 	}
 	defer tr.Close()
 	if s := tr.MissingSummary(); s != "" {
-		fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", s)
+		fmt.Fprintf(stderr, "sstrace: warning: %s\n", s)
 	}
 	switch {
 	case child != nil:
@@ -488,7 +488,7 @@ func printLeakReport(w io.Writer, r *leakReport) {
 		fmt.Fprintf(w, "%d socket births came without their user stack: the leaks they made say \"created at: unknown\"\n", r.StacklessBirths)
 	}
 	if r.NotTraced != "" {
-		fmt.Fprintf(w, "not traced: %s\n", r.NotTraced)
+		fmt.Fprintf(w, "%s\n", r.NotTraced)
 	}
 	for _, g := range r.Groups {
 		fmt.Fprintln(w)

@@ -123,7 +123,7 @@ func runStalls(ctx context.Context, stdout, stderr io.Writer, o *stallsOptions, 
 	}
 	defer tr.Close()
 	if s := tr.MissingSummary(); s != "" {
-		fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", s)
+		fmt.Fprintf(stderr, "sstrace: warning: %s\n", s)
 	}
 	stacks := newUserStacks()
 	s := &stallSession{
@@ -732,7 +732,7 @@ func printStallSummary(w io.Writer, r *summaryJSON) {
 		fmt.Fprintf(w, "INCOMPLETE: %d attempts not followed (more than %d pending at once)\n", r.Untracked, snapshot.MaxTracked)
 	}
 	if r.NotTraced != "" {
-		fmt.Fprintf(w, "not traced: %s\n", r.NotTraced)
+		fmt.Fprintf(w, "%s\n", r.NotTraced)
 	}
 	if r.Attempts == 0 {
 		return

@@ -626,7 +626,7 @@ func runTrace(ctx context.Context, stdout, stderr io.Writer, o *traceOptions, ar
 	defer tr.Close()
 	s.tr = tr
 	if m := tr.MissingSummary(); m != "" {
-		fmt.Fprintf(stderr, "sstrace: warning: not traced: %s\n", m)
+		fmt.Fprintf(stderr, "sstrace: warning: %s\n", m)
 	}
 	if err := s.loadInventory(); err != nil {
 		fmt.Fprintf(stderr, "sstrace: warning: owners of sockets opened before the trace are unknown: %v\n", err)

@@ -388,7 +388,7 @@ func (s *watchSession) started(st liveStart) (chan error, error) {
 	s.tr, s.live = st.tr, st.live
 	s.dumpedAt = st.at
 	if m := s.tr.MissingSummary(); m != "" {
-		fmt.Fprintf(s.stderr, "sstrace: warning: not traced: %s\n", m)
+		fmt.Fprintf(s.stderr, "sstrace: warning: %s\n", m)
 	}
 	s.sayWatching()
 	waitErr := make(chan error, 1)
