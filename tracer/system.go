@@ -46,6 +46,10 @@ var ErrPermission = errors.New("permission denied")
 // in the background (watch) says so before it prints anything.
 func CheckPrivileges() error { return requireCaps(capsTrace) }
 
+// MissingTraceCaps names the capabilities Open needs that this process
+// lacks (none when it may trace).
+func MissingTraceCaps() []string { return MissingCaps(capsTrace) }
+
 // requireCaps returns one clear error naming the missing capabilities.
 func requireCaps(need []int) error {
 	missing := MissingCaps(need)
@@ -181,28 +185,50 @@ func InNetNS(path string, fn func() error) error {
 	return <-errc
 }
 
+// How a network namespace's cookie is read (ProbeNetNSCookie).
+const (
+	NetNSCookieSockopt = "getsockopt SO_NETNS_COOKIE"
+	NetNSCookieBPF     = HookSockCreate + " probe (bpf_get_netns_cookie)"
+)
+
+// ProbeNetNSCookie reads the cookie of the caller's network namespace and
+// says how: NetNSCookieSockopt (5.14+) or NetNSCookieBPF.
+func ProbeNetNSCookie() (how string, err error) {
+	err = inNetNSOrHere("", func() (err error) {
+		_, how, err = netnsCookieVia()
+		return err
+	})
+	return how, err
+}
+
 // netnsCookieHere reads the cookie of the calling thread's network
-// namespace (the caller locks the thread): getsockopt(SO_NETNS_COOKIE)
-// where the kernel has it (5.14+), else from a BPF program that sees a
-// socket made here.
+// namespace (the caller locks the thread).
 func netnsCookieHere() (uint64, error) {
+	c, _, err := netnsCookieVia()
+	return c, err
+}
+
+// netnsCookieVia is netnsCookieHere saying how it was read:
+// getsockopt(SO_NETNS_COOKIE) where the kernel has it (5.14+), else from a
+// BPF program that sees a socket made here.
+func netnsCookieVia() (uint64, string, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("reading network namespace cookie: socket: %w", err)
+		return 0, "", fmt.Errorf("reading network namespace cookie: socket: %w", err)
 	}
 	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
 	unix.Close(fd)
 	if err == nil {
-		return c, nil
+		return c, NetNSCookieSockopt, nil
 	}
 	if !errors.Is(err, unix.ENOPROTOOPT) {
-		return 0, fmt.Errorf("reading network namespace cookie: getsockopt SO_NETNS_COOKIE: %w", err)
+		return 0, "", fmt.Errorf("reading network namespace cookie: getsockopt SO_NETNS_COOKIE: %w", err)
 	}
 	c, perr := netnsCookieBPF()
 	if perr != nil {
-		return 0, fmt.Errorf("reading network namespace cookie: getsockopt SO_NETNS_COOKIE: %w (before 5.14), and from BPF: %w", err, perr)
+		return 0, "", fmt.Errorf("reading network namespace cookie: getsockopt SO_NETNS_COOKIE: %w (before 5.14), and from BPF: %w", err, perr)
 	}
-	return c, nil
+	return c, NetNSCookieBPF, nil
 }
 
 // netnsCookieBPF learns the calling thread's network namespace cookie from

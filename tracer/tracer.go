@@ -130,6 +130,19 @@ type Tracer struct {
 // by Missing, not fatal; Open fails only if the shared maps cannot be made
 // or no hook at all could be attached. On error nothing stays attached.
 func Open(ctx context.Context, opts Options) (*Tracer, error) {
+	t, err := newTracer(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.install(ctx, opts); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// newTracer is a Tracer with nothing loaded yet.
+func newTracer(opts Options) (*Tracer, error) {
 	if err := requireCaps(capsTrace); err != nil {
 		return nil, err
 	}
@@ -144,11 +157,25 @@ func Open(ctx context.Context, opts Options) (*Tracer, error) {
 	if t.poll <= 0 {
 		t.poll = DefaultPoll
 	}
-	if err := t.install(ctx, opts); err != nil {
-		t.Close()
+	return t, nil
+}
+
+// Probe loads and attaches what Open would with opts, only to see what
+// this kernel allows, and detaches it all again: every capability with
+// the variant in use or why none loaded (doctor's report). Unlike Open it
+// keeps the capabilities when Open would fail after walking them (no
+// hook at all, or FollowPIDs without process-forks): err is that failure.
+func Probe(ctx context.Context, opts Options) ([]Capability, error) {
+	t, err := newTracer(opts)
+	if err != nil {
 		return nil, err
 	}
-	return t, nil
+	err = t.install(ctx, opts)
+	caps := t.caps
+	if cerr := t.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("detaching the probe's BPF programs: %w", cerr)
+	}
+	return caps, err
 }
 
 func (t *Tracer) onClose(f func() error) { t.closers = append(t.closers, f) }

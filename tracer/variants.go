@@ -458,6 +458,20 @@ func (t *Tracer) Capability(name string) Capability {
 	return Capability{Name: name}
 }
 
+// AllCapabilities lists every capability Open would try (those of follow
+// mode only if follow), unprobed: names and what each costs when missing,
+// in attach order. Doctor reports them so when nothing may be loaded.
+func AllCapabilities(follow bool) []Capability {
+	var out []Capability
+	for _, cs := range capSpecs {
+		if cs.follow && !follow {
+			continue
+		}
+		out = append(out, Capability{Name: cs.name, Loses: cs.loses})
+	}
+	return out
+}
+
 // Capabilities lists what the tracer observes on this kernel and how,
 // in the order they attach (the fd inventory, loaded on demand, is not
 // among them: see ProbeInventory).
