@@ -96,6 +96,7 @@ falls back to /proc, as ss does.`,
 	fl.BoolVarP(&f.json, "json", "j", false, "print JSON: one document for a listing")
 	fl.BoolVarP(&f.version, "version", "V", false, "print the version")
 	fl.MarkHidden("socket")
+	cmd.AddCommand(newDoctorCmd(stdout, stderr))
 	cmd.AddCommand(newLeaksCmd(stdout, stderr))
 	cmd.AddCommand(newReconcileCmd(stdout, stderr))
 	cmd.AddCommand(newStallsCmd(stdout, stderr))
