@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -164,5 +163,6 @@ func (o Owners) Attach(socks []Socket) {
 	}
 }
 
-// IsPermission reports whether err comes from missing privileges.
-func IsPermission(err error) bool { return errors.Is(err, tracer.ErrPermission) }
+// IsPermission reports whether err comes from missing privileges (this
+// process lacks capabilities), not from the kernel refusing a program.
+func IsPermission(err error) bool { return tracer.IsUnprivileged(err) }

@@ -50,14 +50,34 @@ func CheckPrivileges() error { return requireCaps(capsTrace) }
 // lacks (none when it may trace).
 func MissingTraceCaps() []string { return MissingCaps(capsTrace) }
 
+// PrivilegeError is the refusal, before anything is loaded, of a process
+// that lacks capabilities BPF needs: unlike an EPERM from the kernel
+// (lockdown, say), which is also ErrPermission, it says nothing about
+// what the kernel allows.
+type PrivilegeError struct {
+	Missing []string // capability names, CAP_BPF ...
+}
+
+func (e *PrivilegeError) Error() string {
+	return ErrPermission.Error() + ": loading BPF programs needs " + strings.Join(e.Missing, ", ") + " (run as root or grant them)"
+}
+
+// Is makes a PrivilegeError an ErrPermission.
+func (e *PrivilegeError) Is(target error) bool { return target == ErrPermission }
+
+// IsUnprivileged tells whether err is, or wraps, a PrivilegeError.
+func IsUnprivileged(err error) bool {
+	var pe *PrivilegeError
+	return errors.As(err, &pe)
+}
+
 // requireCaps returns one clear error naming the missing capabilities.
 func requireCaps(need []int) error {
 	missing := MissingCaps(need)
 	if len(missing) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: loading BPF programs needs %s (run as root or grant them)",
-		ErrPermission, strings.Join(missing, ", "))
+	return &PrivilegeError{Missing: missing}
 }
 
 // MissingCaps names the capabilities of need that this process lacks in its

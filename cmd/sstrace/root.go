@@ -308,8 +308,11 @@ func runList(cmd *cobra.Command, stdout, stderr io.Writer, f *listFlags, order [
 		if err != nil {
 			return fmt.Errorf("finding socket owners: %w", err)
 		}
+		// Without privileges /proc is what ss reads too: no word. A
+		// kernel that refuses the iterator is a finding, whose reasons
+		// (a verifier log) are doctor's to show.
 		if src != snapshot.OwnersBPF && !snapshot.IsPermission(why) {
-			fmt.Fprintf(stderr, "sstrace: owners from %s, not BPF: %v\n", src, why)
+			fmt.Fprintf(stderr, "sstrace: warning: owners from %s: this kernel refuses the fd inventory (run 'sstrace doctor' for why)\n", src)
 		}
 		owners.Attach(socks)
 	}

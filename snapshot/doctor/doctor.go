@@ -222,8 +222,8 @@ func why(tried []tracer.HookError) string {
 func whyErr(err error) string {
 	var ve *ebpf.VerifierError
 	switch {
-	case errors.Is(err, tracer.ErrPermission) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) && !errors.As(err, &ve):
-		// requireCaps: nothing was loaded for want of privileges.
+	case tracer.IsUnprivileged(err):
+		// Nothing was loaded for want of privileges.
 		return strings.TrimPrefix(err.Error(), tracer.ErrPermission.Error()+": ")
 	case errors.As(err, &ve) && len(ve.Log) > 0:
 		return "rejected by the verifier"

@@ -41,7 +41,7 @@ func TestFromCapability(t *testing.T) {
 	}
 
 	priv := fromCapability(tracer.Capability{Name: tracer.CapCookies, Loses: "later cookies"},
-		fmt.Errorf("%w: loading BPF programs needs CAP_BPF (run as root or grant them)", tracer.ErrPermission))
+		&tracer.PrivilegeError{Missing: []string{"CAP_BPF"}})
 	if priv.Status != Missing || priv.Why != "loading BPF programs needs CAP_BPF (run as root or grant them)" {
 		t.Errorf("not privileged: %+v; want missing, why naming the capability", priv)
 	}
