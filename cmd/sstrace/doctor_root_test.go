@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"sstrace/snapshot/doctor"
+	"sstrace/snapshot/nstest"
+	"sstrace/tracer"
+)
+
+// runDoctorBin runs the built sstrace doctor with args, env added, and
+// prefix (setpriv ...) before it; it returns stdout, stderr and the exit
+// status.
+func runDoctorBin(t *testing.T, env []string, prefix []string, args ...string) (string, string, int) {
+	out, errs, code, _ := runDoctorTimed(t, env, prefix, args...)
+	return out, errs, code
+}
+
+// runDoctorTimed is runDoctorBin also returning the CPU time doctor used.
+func runDoctorTimed(t *testing.T, env []string, prefix []string, args ...string) (string, string, int, time.Duration) {
+	t.Helper()
+	argv := append(append(prefix, sstraceBin, "doctor"), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// doctorRows parses the text table: each capability's line (name, status,
+// what is in use) and the lines under it (lacks, loses, tried, log).
+type doctorRow struct {
+	status, text string
+	under        []string
+}
+
+func doctorRows(t *testing.T, out string) map[string]*doctorRow {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	if !strings.HasPrefix(lines[0], "CAPABILITY") {
+		t.Fatalf("no header: %q", lines[0])
+	}
+	statusAt, textAt := strings.Index(lines[0], "STATUS"), strings.Index(lines[0], "IN USE")
+	rows := map[string]*doctorRow{}
+	var last *doctorRow
+	for _, l := range lines[1:] {
+		if l == "" {
+			break
+		}
+		if strings.TrimSpace(l[:statusAt]) == "" {
+			if last == nil {
+				t.Fatalf("an indented line before any row: %q", l)
+			}
+			last.under = append(last.under, strings.TrimSpace(l))
+			continue
+		}
+		name := strings.TrimSpace(l[:statusAt])
+		last = &doctorRow{status: strings.TrimSpace(l[statusAt:textAt]), text: l[textAt:]}
+		rows[name] = last
+	}
+	return rows
+}
+
+// every capability doctor must list, in any status.
+func doctorNames() []string {
+	names := []string{"kernel", doctor.CapOwners, doctor.CapNetNSCookie, tracer.CapInventory, doctor.CapStacks}
+	for _, f := range []string{"tcp", "udp", "mptcp", "raw", "unix", "packet", "netlink"} {
+		names = append(names, doctor.ListingName(f))
+	}
+	for _, c := range tracer.AllCapabilities(true) {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// On this machine (see /work/shared/PLATFORM.md) every tracer capability
+// loads; the rows say so, -j says the same as the text, and only -v shows
+// the kernel's reasons.
+func TestDoctorHere(t *testing.T) {
+	nstest.RequireRoot(t)
+	start := time.Now()
+	out, errs, code, cpu := runDoctorTimed(t, nil, nil)
+	took := time.Since(start)
+	if code != 0 || errs != "" {
+		t.Fatalf("doctor: status %d, stderr %q", code, errs)
+	}
+	// Cheap: one probe of each thing. Measured here: 0.25 s of CPU (the
+	// verifier's included), 0.6-0.7 s in all, most of the rest waiting for
+	// the kernel to detach the links; a loaded machine stretches the wait,
+	// not the CPU time.
+	if cpu > time.Second || took > 5*time.Second {
+		t.Errorf("doctor took %v (%v of CPU)", took, cpu)
+	}
+	rows := doctorRows(t, out)
+	for _, n := range doctorNames() {
+		if rows[n] == nil {
+			t.Errorf("no row %q in:\n%s", n, out)
+		}
+	}
+	for _, c := range tracer.AllCapabilities(true) {
+		if r := rows[c.Name]; r != nil && r.status != "ok" {
+			t.Errorf("%s: %s %q; want ok on this kernel", c.Name, r.status, r.text)
+		}
+	}
+	if r := rows[tracer.CapBirths]; r != nil && !strings.HasSuffix(r.text, "(btf)") {
+		t.Errorf("births: %q; want the btf object in use", r.text)
+	}
+	for name, r := range rows {
+		for _, l := range r.under {
+			if strings.HasPrefix(l, "| ") || strings.HasPrefix(l, "tried ") {
+				t.Errorf("%s: the kernel's reasons outside -v: %q", name, l)
+			}
+		}
+	}
+	if strings.Contains(out, "operation not permitted") {
+		t.Errorf("the kernel's words outside -v:\n%s", out)
+	}
+
+	// -j: one document that says what the text says.
+	js, _, code := runDoctorBin(t, nil, nil, "-j")
+	var r doctor.Report
+	if err := json.Unmarshal([]byte(js), &r); err != nil || code != 0 {
+		t.Fatalf("doctor -j: status %d, %v: %q", code, err, js)
+	}
+	if !strings.Contains(rows["kernel"].text, r.Kernel) {
+		t.Errorf("kernel %q in -j, %q in the text", r.Kernel, rows["kernel"].text)
+	}
+	if len(r.Capabilities) != len(rows)-1 {
+		t.Errorf("%d capabilities in -j, %d rows in the text", len(r.Capabilities), len(rows)-1)
+	}
+	for _, c := range r.Capabilities {
+		tr := rows[c.Name]
+		if tr == nil {
+			t.Errorf("%s in -j, not in the text", c.Name)
+			continue
+		}
+		if tr.status != string(c.Status) || !strings.HasPrefix(tr.text, c.Variant) {
+			t.Errorf("%s: -j says %s %q, the text %s %q", c.Name, c.Status, c.Variant, tr.status, tr.text)
+		}
+		for _, l := range c.Lacks {
+			if !contains(tr.under, "lacks: "+l) {
+				t.Errorf("%s: -j lacks %q, the text does not say so: %q", c.Name, l, tr.under)
+			}
+		}
+		if c.Tried != nil && c.Tried[0].Log != nil {
+			t.Errorf("%s: a verifier log in -j without -v", c.Name)
+		}
+	}
+
+	// -v: the refused fexit variants with the kernel's words (this
+	// kernel's lockdown refuses trampolines: EPERM), and each verifier
+	// log -j -v holds.
+	vout, _, code := runDoctorBin(t, nil, nil, "-v")
+	vrows := doctorRows(t, vout)
+	if code != 0 {
+		t.Fatalf("doctor -v: status %d", code)
+	}
+	for _, c := range []struct{ capName, hook string }{{tracer.CapBirths, tracer.HookSocket}, {tracer.CapAccepts, tracer.HookAccept}} {
+		found := false
+		for _, l := range vrows[c.capName].under {
+			found = found || strings.HasPrefix(l, "tried "+c.hook+" (btf): ") && strings.Contains(l, "operation not permitted")
+		}
+		if !found {
+			t.Errorf("doctor -v says nothing of %s refused: %q", c.hook, vrows[c.capName].under)
+		}
+	}
+	vjs, _, _ := runDoctorBin(t, nil, nil, "-j", "-v")
+	var vr doctor.Report
+	if err := json.Unmarshal([]byte(vjs), &vr); err != nil {
+		t.Fatalf("doctor -j -v: %v", err)
+	}
+	// Two loads put the maps at other addresses.
+	addr := regexp.MustCompile(`0x[0-9a-f]{8,}`)
+	for _, c := range vr.Capabilities {
+		var under []string
+		for _, l := range vrows[c.Name].under {
+			under = append(under, addr.ReplaceAllString(l, "ADDR"))
+		}
+		for _, a := range c.Tried {
+			for _, l := range a.Log {
+				if !contains(under, "| "+addr.ReplaceAllString(strings.TrimSpace(l), "ADDR")) {
+					t.Errorf("%s: verifier line %q of %s in -j -v, not in -v", c.Name, l, a.Hook)
+				}
+			}
+		}
+	}
+}
+
+// With every ladder started at the object a 5.10 kernel loads, the
+// capabilities that goes without something are degraded and say what.
+func TestDoctorCore510(t *testing.T) {
+	nstest.RequireRoot(t)
+	out, errs, code := runDoctorBin(t, []string{tracer.ObjectEnv + "=core-5.10"}, nil)
+	if code != 0 || errs != "" {
+		t.Fatalf("doctor: status %d, stderr %q", code, errs)
+	}
+	rows := doctorRows(t, out)
+	if !strings.Contains(rows["kernel"].text, "core-5.10") {
+		t.Errorf("the kernel row does not say the ladders start at core-5.10: %q", rows["kernel"].text)
+	}
+	for name, lacks := range map[string][]string{
+		tracer.CapBirths:      {tracer.LackUserRet},
+		tracer.CapTransitions: {tracer.LackUserRet, tracer.LackCookieGen},
+		tracer.CapReleases:    {tracer.LackExiting},
+		tracer.CapDestroys:    {tracer.LackCookieGen},
+		doctor.CapStacks:      {tracer.LackUserRet},
+	} {
+		r := rows[name]
+		if r == nil || r.status != "degraded" || !strings.Contains(r.text, "core-5.10") {
+			t.Errorf("%s: %+v; want degraded from core-5.10", name, r)
+			continue
+		}
+		for _, l := range lacks {
+			if !contains(r.under, "lacks: "+l) {
+				t.Errorf("%s does not say it lacks %q: %q", name, l, r.under)
+			}
+		}
+	}
+	if r := rows[tracer.CapAccepts]; r == nil || r.status != "ok" {
+		t.Errorf("accepts: %+v; want ok (core-5.10 costs it nothing)", r)
+	}
+	if !strings.Contains(out, "degraded (") {
+		t.Errorf("the summary names no degraded capability:\n%s", out)
+	}
+}
+
+// A capability with no variant that loads is missing, with what it
+// costs; doctor still exits 0.
+func TestDoctorMissing(t *testing.T) {
+	nstest.RequireRoot(t)
+	out, _, code := runDoctorBin(t, nil, nil, "--disable-hooks", tracer.HookReset)
+	if code != 0 {
+		t.Fatalf("doctor: status %d", code)
+	}
+	r := doctorRows(t, out)[tracer.CapResets]
+	var loses string
+	for _, c := range tracer.AllCapabilities(false) {
+		if c.Name == tracer.CapResets {
+			loses = c.Loses
+		}
+	}
+	if r == nil || r.status != "missing" || !strings.Contains(r.text, "disabled") || !contains(r.under, "loses: "+loses) {
+		t.Errorf("resets: %+v; want missing, why (disabled) and %q", r, loses)
+	}
+	if !strings.Contains(out, "1 missing (resets)") {
+		t.Errorf("the summary does not name resets:\n%s", out)
+	}
+}
+
+// Without privileges doctor reports what needs none (the listing) and
+// names the capabilities tracing needs, exiting 0.
+func TestDoctorWithoutPrivileges(t *testing.T) {
+	nstest.RequireRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv not installed")
+	}
+	nobody := []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}
+	out, errs, code := runDoctorBin(t, nil, nobody)
+	if code != 0 || errs != "" {
+		t.Fatalf("doctor as nobody: status %d, stderr %q", code, errs)
+	}
+	rows := doctorRows(t, out)
+	for _, n := range doctorNames() {
+		if rows[n] == nil {
+			t.Errorf("no row %q", n)
+		}
+	}
+	if r := rows[doctor.ListingName("tcp")]; r == nil || r.status != "ok" {
+		t.Errorf("listing tcp as nobody: %+v; want ok (sock_diag needs no privileges)", r)
+	}
+	if r := rows[doctor.CapOwners]; r == nil || r.status != "degraded" || !strings.HasPrefix(r.text, "/proc/*/fd") {
+		t.Errorf("owners as nobody: %+v; want degraded to /proc/*/fd", r)
+	}
+	for _, c := range tracer.AllCapabilities(true) {
+		if r := rows[c.Name]; r == nil || r.status != "missing" || !strings.Contains(r.text, "CAP_BPF") {
+			t.Errorf("%s as nobody: %+v; want missing, naming CAP_BPF", c.Name, r)
+		}
+	}
+	if !strings.Contains(out, "not privileged: tracing needs CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN") {
+		t.Errorf("no line naming the missing privileges:\n%s", out)
+	}
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
