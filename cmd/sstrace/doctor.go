@@ -28,7 +28,7 @@ func newDoctorCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `doctor probes, once, everything sstrace may use on this kernel and prints one
 row per capability: ok, degraded or missing, the variant in use, and for the
 degraded and missing ones what you go without. Nothing it loads stays
-attached; it takes well under a second.
+attached; it takes under a second.
 
 The rows: the kernel; the listing of each socket family (sock_diag: tcp, udp,
 mptcp, raw, unix, packet, netlink; raw falls back to /proc/net/raw as ss does
@@ -49,6 +49,8 @@ of sstrace's BPF programs, best first:
              missing socket cookies, the caller of glibc's syscall wrapper in
              stacks, and whether a close came from its owner's exit
 A capability whose variant goes without something is degraded, and says what.
+The fd inventory's variants are named by object too; "cookies read" reads each
+socket's cookie instead of generating it (a dump completes the rest).
 
 -v adds, under each capability, every variant that was refused and the
 kernel's reason, the verifier's whole log included. -j prints one JSON
@@ -58,7 +60,7 @@ Doctor exits 0 whatever it finds: it is a report. Without root it says which
 privileges tracing needs and still reports what needs none (the listing).`,
 		Example: `  sstrace doctor
   sstrace doctor -v
-  SSTRACE_BPF_OBJECT=core-5.10 sstrace doctor   # as a 5.10 kernel's programs would run`,
+  SSTRACE_BPF_OBJECT=core-5.10 sstrace doctor   # start every ladder at core-5.10`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
