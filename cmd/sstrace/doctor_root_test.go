@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func TestDoctorHere(t *testing.T) {
 			t.Errorf("%s: -j says %s %q, the text %s %q", c.Name, c.Status, c.Variant, tr.status, tr.text)
 		}
 		for _, l := range c.Lacks {
-			if !contains(tr.under, "lacks: "+l) {
+			if !slices.Contains(tr.under, "lacks: "+l) {
 				t.Errorf("%s: -j lacks %q, the text does not say so: %q", c.Name, l, tr.under)
 			}
 		}
@@ -195,7 +196,7 @@ func TestDoctorHere(t *testing.T) {
 		}
 		for _, a := range c.Tried {
 			for _, l := range a.Log {
-				if !contains(under, "| "+addr.ReplaceAllString(strings.TrimSpace(l), "ADDR")) {
+				if !slices.Contains(under, "| "+addr.ReplaceAllString(strings.TrimSpace(l), "ADDR")) {
 					t.Errorf("%s: verifier line %q of %s in -j -v, not in -v", c.Name, l, a.Hook)
 				}
 			}
@@ -228,7 +229,7 @@ func TestDoctorCore510(t *testing.T) {
 			continue
 		}
 		for _, l := range lacks {
-			if !contains(r.under, "lacks: "+l) {
+			if !slices.Contains(r.under, "lacks: "+l) {
 				t.Errorf("%s does not say it lacks %q: %q", name, l, r.under)
 			}
 		}
@@ -256,7 +257,7 @@ func TestDoctorMissing(t *testing.T) {
 			loses = c.Loses
 		}
 	}
-	if r == nil || r.status != "missing" || !strings.Contains(r.text, "disabled") || !contains(r.under, "loses: "+loses) {
+	if r == nil || r.status != "missing" || !strings.Contains(r.text, "disabled") || !slices.Contains(r.under, "loses: "+loses) {
 		t.Errorf("resets: %+v; want missing, why (disabled) and %q", r, loses)
 	}
 	if !strings.Contains(out, "1 missing (resets)") {
@@ -296,13 +297,4 @@ func TestDoctorWithoutPrivileges(t *testing.T) {
 	if !strings.Contains(out, "not privileged: tracing needs CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN") {
 		t.Errorf("no line naming the missing privileges:\n%s", out)
 	}
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -3,37 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"sstrace/cmd/sstrace/internal/goldentest"
 	"sstrace/snapshot/doctor"
 	"sstrace/tracer"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
-
-// golden compares got with testdata/name.golden (or rewrites it with
-// -update).
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from %s:\ngot:\n%s\nwant:\n%s", name, path, got, want)
-	}
-}
 
 // doctorFixture is a report with a row of each kind: ok from the best
 // variant and from a fallback, degraded with what it lacks, missing with
@@ -70,7 +46,7 @@ func TestDoctorText(t *testing.T) {
 	}{{"doctor", false}, {"doctor_verbose", true}} {
 		var b bytes.Buffer
 		printDoctor(&b, &r, c.verbose)
-		golden(t, c.name, b.Bytes())
+		goldentest.Check(t, c.name, b.Bytes())
 		out := b.String()
 		// What -v alone may show: the kernel's words and the log.
 		for _, s := range []string{"operation not permitted", "| unknown func bpf_rdonly_cast#0"} {
@@ -93,7 +69,7 @@ func TestDoctorUnprivileged(t *testing.T) {
 	}
 	var b bytes.Buffer
 	printDoctor(&b, &r, false)
-	golden(t, "doctor_unprivileged", b.Bytes())
+	goldentest.Check(t, "doctor_unprivileged", b.Bytes())
 }
 
 func TestDoctorJSON(t *testing.T) {
@@ -106,7 +82,7 @@ func TestDoctorJSON(t *testing.T) {
 		if err := printDoctorJSON(&b, r, c.verbose); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, c.name, b.Bytes())
+		goldentest.Check(t, c.name, b.Bytes())
 		var back doctor.Report
 		if err := json.Unmarshal(b.Bytes(), &back); err != nil {
 			t.Fatalf("%s: not one JSON document: %v", c.name, err)

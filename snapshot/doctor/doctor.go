@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -369,20 +370,11 @@ func stacks(births, transitions Row) Row {
 	}
 	for _, r := range []Row{births, transitions} {
 		for _, l := range r.Lacks {
-			if l == tracer.LackUserRet && !contains(row.Lacks, l) {
+			if l == tracer.LackUserRet && !slices.Contains(row.Lacks, l) {
 				row.Status = Degraded
 				row.Lacks = append(row.Lacks, l)
 			}
 		}
 	}
 	return row
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
