@@ -464,7 +464,9 @@ func (t *Tracer) Capability(name string) Capability {
 func AllCapabilities(follow bool) []Capability {
 	var out []Capability
 	for _, cs := range capSpecs {
-		if cs.follow && !follow {
+		// Capabilities wanted only where another runs degraded
+		// (accepted-cookies) are listed where they attach.
+		if cs.follow && !follow || cs.when != nil {
 			continue
 		}
 		out = append(out, Capability{Name: cs.name, Loses: cs.loses})
