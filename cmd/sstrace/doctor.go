@@ -157,6 +157,9 @@ func printDoctor(w io.Writer, r *doctor.Report, verbose bool) {
 		for _, l := range c.Lacks {
 			fmt.Fprintf(w, "%slacks: %s\n", indent, l)
 		}
+		if c.Needs != "" {
+			fmt.Fprintf(w, "%sneeds: %s\n", indent, c.Needs)
+		}
 		if c.Loses != "" {
 			fmt.Fprintf(w, "%sloses: %s\n", indent, c.Loses)
 		}

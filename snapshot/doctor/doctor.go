@@ -55,6 +55,9 @@ type Row struct {
 	// goes without when the capability is missing.
 	Lacks []string `json:"lacks,omitempty"`
 	Loses string   `json:"loses,omitempty"`
+	// Needs: the kernel feature a missing capability's refusals show
+	// this kernel lacks (tracer.Needs), "" when none is recognized.
+	Needs string `json:"needs,omitempty"`
 	// Tried: every variant refused, in the order tried.
 	Tried []Attempt `json:"tried,omitempty"`
 }
@@ -174,7 +177,7 @@ func fromCapability(c tracer.Capability, err error) Row {
 	case c.OK():
 		row.Status = OK
 	default:
-		row.Status, row.Loses = Missing, c.Loses
+		row.Status, row.Loses, row.Needs = Missing, c.Loses, c.Needs
 		row.Why = why(c.Tried)
 		if row.Why == "" && err != nil {
 			row.Why = whyErr(err)

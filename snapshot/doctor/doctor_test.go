@@ -34,6 +34,14 @@ func TestFromCapability(t *testing.T) {
 		t.Errorf("a variant lacking something: %+v; want degraded with its lack", deg)
 	}
 
+	needs := fromCapability(tracer.Capability{Name: tracer.CapErrors, Loses: "no socket errors", Needs: "the tracepoint inet_sk_error_report"}, nil)
+	if needs.Status != Missing || needs.Needs != "the tracepoint inet_sk_error_report" {
+		t.Errorf("missing with a known cause: %+v; want what the kernel lacks in Needs", needs)
+	}
+	if deg.Needs != "" {
+		t.Errorf("a degraded capability needs %q; want Needs only where missing", deg.Needs)
+	}
+
 	miss := fromCapability(tracer.Capability{Name: tracer.CapBirths, Loses: "no births", Tried: []tracer.HookError{refused, verifier}}, nil)
 	want := tracer.HookSocket + ": refused by the kernel (EPERM); " + tracer.HookSocketTP + ": rejected by the verifier"
 	if miss.Status != Missing || miss.Loses != "no births" || miss.Why != want {
