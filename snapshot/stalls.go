@@ -387,6 +387,12 @@ func (t *StallTracker) Apply(ev *tracer.Event) {
 		return
 	}
 	if ev.Cookie == 0 {
+		if ev.Kind == tracer.KindState && ev.Protocol == protoTCP && ev.OldState == StateListen && ev.NewState == StateSynRecv {
+			// A child the BPF side could give no cookie (tracing
+			// programs before 5.12): known by its addresses until its
+			// next transition, which has one.
+			t.child(ev)
+		}
 		return
 	}
 	a := t.bySock[ev.Cookie]
@@ -470,6 +476,16 @@ func (t *StallTracker) state(ev *tracer.Event, a *Attempt, pending bool) {
 			delete(t.lnByCook, ev.Cookie)
 		}
 	case ev.OldState == StateSynSent || ev.OldState == StateSynRecv:
+		if !pending && a == nil && ev.OldState == StateSynRecv {
+			// The child's LISTEN → SYN-RECV came without a cookie.
+			k := keyOf(ev.NetNS, ev.Local, ev.Peer)
+			if r := t.requests[k]; r != nil && r.synRecvAt != 0 {
+				delete(t.requests, k)
+				r.Cookie = ev.Cookie
+				t.bySock[ev.Cookie] = r
+				a, pending = r, true
+			}
+		}
 		if !pending {
 			// Only an attempt pending since before tracing began is new
 			// here (its socket had no transition yet); else this one was
@@ -527,6 +543,13 @@ func (t *StallTracker) child(ev *tracer.Event) {
 	a.Cookie = ev.Cookie
 	a.synRecvAt = ev.TS
 	a.learn(ev)
+	if ev.Cookie == 0 {
+		// Still known by its addresses (see Apply); alive as if it had
+		// just sent a SYN-ACK.
+		a.lastSynAck = max(a.lastSynAck, ev.TS)
+		t.requests[k] = a
+		return
+	}
 	t.bySock[ev.Cookie] = a
 }
 

@@ -281,6 +281,33 @@ func TestPassiveEstablished(t *testing.T) {
 	}
 }
 
+// Where tracing programs cannot make cookies (5.10: core-5.10), the
+// child's LISTEN → SYN-RECV has none and its SYN-RECV → ESTABLISHED has
+// the one the sock_ops hook gave it: the two are one attempt, joined by
+// addresses, that began while tracing (not "before tracing").
+func TestPassiveEstablishedChildWithoutCookie(t *testing.T) {
+	tr := NewStallTracker()
+	listen(tr)
+	syn := ev(tracer.KindState, 1000*ms, 0, StateListen, StateSynRecv, srv, cli)
+	syn.OwnerKnown, syn.PID = false, 22
+	est := ev(tracer.KindState, 1000*ms+6, 2, StateSynRecv, StateEstablished, srv, cli)
+	est.OwnerKnown, est.PID, est.RTTus, est.Since = false, 22, 19, 0
+	apply(tr, syn)
+	if st, fin := tr.Poll(1000*ms+3, time.Microsecond); len(st)+len(fin) != 0 {
+		t.Fatalf("the child without a cookie ended or stalled at once: %+v %+v", st, fin)
+	}
+	apply(tr, est)
+	_, fin := tr.Poll(1001*ms, 0)
+	a := one(t, fin)
+	if !a.Passive || a.Outcome != OutcomeEstablished || a.PID != 300 || a.Cookie != 2 || a.BeforeTracing ||
+		a.Pending(0) != 19*time.Microsecond || a.End != 1000*ms+6 {
+		t.Errorf("attempt %+v pending %s", a, a.Pending(0))
+	}
+	if len(tr.requests)+len(tr.bySock) != 0 {
+		t.Errorf("left behind: requests %v, sockets %v", tr.requests, tr.bySock)
+	}
+}
+
 // Without a known listener the accept names the owner, or the grace ends
 // the wait.
 func TestPassiveOwnerFromAccept(t *testing.T) {
