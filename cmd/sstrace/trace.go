@@ -408,10 +408,14 @@ func (a *attributor) apply(ev *tracer.Event) sockOwner {
 		owner = a.inventory[ev.Cookie]
 		m.owner = owner
 	case ev.Kind == tracer.KindState && ev.OldState == snapshot.StateListen && ev.NewState == snapshot.StateSynRecv,
+		ev.Kind == tracer.KindState && ev.OldState == snapshot.StateSynRecv,
 		m.child:
 		// A connection born from a listener (its first transition is
 		// LISTEN → SYN-RECV: it is cloned from it) fires in softirq,
-		// with anyone on the CPU.
+		// with anyone on the CPU. Where tracing programs cannot make
+		// cookies (before 5.12) that first transition has none, and the
+		// child is first known at SYN-RECV → ESTABLISHED: nothing else
+		// leaves SYN-RECV unowned (a simultaneous open was connect()'s).
 		m.child = true
 		if lo, ok := a.listenerOwner(ev.NetNS, ev.Local); ok {
 			owner = sockOwner{PID: lo.PID, Comm: lo.Comm, From: ownerListener}

@@ -829,6 +829,10 @@ func TestAttributor(t *testing.T) {
 		{"listen", tracer.Event{Kind: tracer.KindState, Cookie: 1, NetNS: ns, PID: 100, CurPID: 100, Comm: comm("srv"), OwnerKnown: true, OldState: 7, NewState: 10, Local: ap("127.0.0.1:80"), Peer: zero4}, 100, ownerBPF},
 		{"child cloned in softirq", tracer.Event{Kind: tracer.KindState, Cookie: 2, NetNS: ns, PID: 200, CurPID: 200, Comm: comm("cli"), OldState: 10, NewState: 3, Local: ap("127.0.0.1:80"), Peer: ap("127.0.0.1:5000")}, 100, ownerListener},
 		{"child established in softirq", tracer.Event{Kind: tracer.KindState, Cookie: 2, NetNS: ns, PID: 200, CurPID: 200, Comm: comm("cli"), OldState: 3, NewState: 1, Local: ap("127.0.0.1:80"), Peer: ap("127.0.0.1:5000")}, 100, ownerListener},
+		// core-5.10: the clone had no cookie; the sock_ops hook gave it
+		// one before its SYN-RECV → ESTABLISHED.
+		{"child cloned without a cookie", tracer.Event{Kind: tracer.KindState, NetNS: ns, PID: 200, CurPID: 200, Comm: comm("cli"), OldState: 10, NewState: 3, Local: ap("127.0.0.1:80"), Peer: ap("127.0.0.1:5002")}, 100, ownerListener},
+		{"child first known at ESTABLISHED", tracer.Event{Kind: tracer.KindState, Cookie: 6, NetNS: ns, PID: 200, CurPID: 200, Comm: comm("cli"), OldState: 3, NewState: 1, Local: ap("127.0.0.1:80"), Peer: ap("127.0.0.1:5002")}, 100, ownerListener},
 		{"accept", tracer.Event{Kind: tracer.KindAccept, Cookie: 2, NetNS: ns, PID: 100, CurPID: 100, Comm: comm("srv"), NewState: 1, Local: ap("127.0.0.1:80"), Peer: ap("127.0.0.1:5000")}, 100, ownerSyscall},
 		{"no owner known: a socket older than the trace", tracer.Event{Kind: tracer.KindState, Cookie: 7, NetNS: ns, PID: 200, CurPID: 200, Comm: comm("cli"), OldState: 1, NewState: 8, Local: ap("127.0.0.1:81"), Peer: ap("127.0.0.1:6000")}, 0, ""},
 		{"from the inventory", tracer.Event{Kind: tracer.KindState, Cookie: 50, NetNS: ns, PID: 200, CurPID: 200, Comm: comm("cli"), OldState: 1, NewState: 8, Local: ap("127.0.0.1:82"), Peer: ap("127.0.0.1:6001")}, 400, ownerInventory},
