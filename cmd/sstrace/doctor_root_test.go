@@ -96,8 +96,11 @@ func doctorNames() []string {
 // the kernel's reasons.
 func TestDoctorHere(t *testing.T) {
 	nstest.RequireRoot(t)
+	// This kernel's own ladders, whatever object the suite starts them
+	// at (TestDoctorCore510 is the core-5.10 one).
+	here := []string{tracer.ObjectEnv + "="}
 	start := time.Now()
-	out, errs, code, cpu := runDoctorTimed(t, nil, nil)
+	out, errs, code, cpu := runDoctorTimed(t, here, nil)
 	took := time.Since(start)
 	if code != 0 || errs != "" {
 		t.Fatalf("doctor: status %d, stderr %q", code, errs)
@@ -135,7 +138,7 @@ func TestDoctorHere(t *testing.T) {
 	}
 
 	// -j: one document that says what the text says.
-	js, _, code := runDoctorBin(t, nil, nil, "-j")
+	js, _, code := runDoctorBin(t, here, nil, "-j")
 	var r doctor.Report
 	if err := json.Unmarshal([]byte(js), &r); err != nil || code != 0 {
 		t.Fatalf("doctor -j: status %d, %v: %q", code, err, js)
@@ -168,7 +171,7 @@ func TestDoctorHere(t *testing.T) {
 	// -v: the refused fexit variants with the kernel's words (this
 	// kernel's lockdown refuses trampolines: EPERM), and each verifier
 	// log -j -v holds.
-	vout, _, code := runDoctorBin(t, nil, nil, "-v")
+	vout, _, code := runDoctorBin(t, here, nil, "-v")
 	vrows := doctorRows(t, vout)
 	if code != 0 {
 		t.Fatalf("doctor -v: status %d", code)
@@ -182,7 +185,7 @@ func TestDoctorHere(t *testing.T) {
 			t.Errorf("doctor -v says nothing of %s refused: %q", c.hook, vrows[c.capName].under)
 		}
 	}
-	vjs, _, _ := runDoctorBin(t, nil, nil, "-j", "-v")
+	vjs, _, _ := runDoctorBin(t, here, nil, "-j", "-v")
 	var vr doctor.Report
 	if err := json.Unmarshal([]byte(vjs), &vr); err != nil {
 		t.Fatalf("doctor -j -v: %v", err)
