@@ -357,8 +357,15 @@ func TestStallsRefused(t *testing.T) {
 		t.Fatalf("connector: %q", r)
 	}
 	a := run.next(t, "the attempt", func(a *stallJSON) bool { return a.PID == uint32(c.pid) })
-	if a.Type != "attempt" || a.Outcome != "refused" || a.Errno != "ECONNREFUSED" || !a.Reset || a.Dst != "127.0.0.1:9" {
-		t.Errorf("attempt: %+v", a)
+	// Without socket errors (5.10: no inet_sk_error_report) the reset
+	// alone says refused, and no errno is known.
+	errno := "ECONNREFUSED"
+	if k := doctorCaps(t); k.missing(t, tracer.CapErrors) {
+		t.Logf("doctor: %s missing (needs %s): expecting no errno", tracer.CapErrors, k.needs(t, tracer.CapErrors))
+		errno = ""
+	}
+	if a.Type != "attempt" || a.Outcome != "refused" || a.Errno != errno || !a.Reset || a.Dst != "127.0.0.1:9" {
+		t.Errorf("attempt: %+v; want refused, reset, errno %q", a, errno)
 	}
 	checkConnectStack(t, a.Stack, a.StackError, src, line)
 	if s := run.stop(t); s.Attempts != 1 || s.Outcomes["refused"] != 1 || s.Latency.Count != 0 {
