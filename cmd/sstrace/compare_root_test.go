@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -25,15 +24,25 @@ import (
 var sstraceBin string
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(buildHelpersEnv); dir != "" {
+		if err := buildHelpers(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "sstrace-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	sstraceBin = filepath.Join(dir, "sstrace")
-	out, err := exec.Command("go", "build", "-o", sstraceBin, ".").CombinedOutput()
+	sstraceBin, err = prebuilt("sstrace")
+	if err == nil && sstraceBin == "" {
+		sstraceBin = filepath.Join(dir, "sstrace")
+		err = helperBuilds["sstrace"](sstraceBin)
+	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "building sstrace: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "building sstrace: %v\n", err)
 		os.Exit(1)
 	}
 	code := m.Run()

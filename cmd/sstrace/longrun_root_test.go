@@ -88,13 +88,7 @@ func TestLongRun(t *testing.T) {
 			dur+margin, time.Until(dl).Round(time.Second))
 	}
 	ns := nstest.New(t)
-	// Position-independent, as distribution binaries are: each process
-	// (the children leaks follows) has its code at its own address, so
-	// its stacks are its own.
-	churnBin := filepath.Join(t.TempDir(), "longchurn")
-	if out, err := exec.Command("go", "build", "-buildmode=pie", "-o", churnBin, "./testdata/longchurn").CombinedOutput(); err != nil {
-		t.Fatalf("building testdata/longchurn: %v\n%s", err, out)
-	}
+	churnBin := helper(t, "longchurn") // position-independent: see helperBuilds
 
 	watch := &lrWatch{more: make(chan struct{}, 1)}
 	wp := lrStart(t, ns, false, "watch", []string{"watch", "-tan", "--interval", "1s", "--netns", ns.Path()},

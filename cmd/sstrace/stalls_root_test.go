@@ -68,14 +68,8 @@ int main(int argc, char **argv)
 // CONNECT-HERE line.
 func buildConnector(t *testing.T) (string, string, int) {
 	t.Helper()
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "connector.c"), filepath.Join(dir, "connector")
-	if err := os.WriteFile(src, []byte(connectorC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("gcc", "-g", "-O2", "-fno-omit-frame-pointer", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("building the connector: %v\n%s", err, out)
-	}
+	bin := helper(t, "connector")
+	src := bin + ".c"
 	return bin, src, connectLine(t, src)
 }
 

@@ -28,11 +28,7 @@ import (
 // process of the trace tests.
 func buildTraceClient(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "traceclient")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/traceclient").CombinedOutput(); err != nil {
-		t.Fatalf("building the trace client: %v\n%s", err, out)
-	}
-	return bin
+	return helper(t, "traceclient")
 }
 
 // traceRun is a running `sstrace trace`, its output read as it comes.
