@@ -14,7 +14,7 @@ DEB_PACKAGES := iproute2 clang llvm bpftool nftables gcc
 
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 
-.PHONY: help deps generate check-generated build run test test-variants unit lint fuzz bench bench-go bench-list bench-tracer bench-startup clean
+.PHONY: help deps deps-kernels test-kernels kernels-doc generate check-generated build run test test-variants unit lint fuzz bench bench-go bench-list bench-tracer bench-startup clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -28,6 +28,34 @@ deps: ## install the Debian packages the tests need (only those missing)
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# What make test-kernels needs besides make deps: QEMU, a static busybox for
+# the guests' root, cpio to pack it, xz for the 6.12+ modules, util-linux's
+# setpriv (the tests run it in the guests).
+KERNEL_PACKAGES := qemu-system-x86 busybox-static cpio xz-utils util-linux
+deps-kernels: deps ## install the Debian packages test-kernels needs (only those missing)
+	@missing=""; \
+	for p in $(KERNEL_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q ' installed$$' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# The kernel matrix: Debian's newest cloud kernels of bullseye (5.10),
+# bookworm (6.1), trixie (6.12) and sid under QEMU (TCG), plus this machine's
+# own ("host"), each running the test binaries of the packages with root
+# tests (TestLongRun left to make test). KERNELS picks lines; downloads are
+# cached in KERNELS_CACHE; known failures are in testdata/kernels/known-failures.
+KERNELS        ?= 5.10 6.1 6.12 sid host
+KERNELS_CACHE  ?= /var/cache/sstrace-kernels
+KERNELS_RESULTS ?= $(KERNELS_CACHE)/results
+test-kernels: deps-kernels ## run the root tests on Debian's 5.10, 6.1, 6.12, sid kernels (QEMU) and this one (KERNELS=...)
+	KERNELS="$(KERNELS)" KERNELS_CACHE="$(KERNELS_CACHE)" KERNELS_RESULTS="$(KERNELS_RESULTS)" GO="$(GO)" testdata/kernels/run.sh
+
+kernels-doc: ## rewrite the tests section of docs/KERNELS.md from the last test-kernels results
+	$(GO) run ./testdata/kernels/report -results "$(KERNELS_RESULTS)" -known testdata/kernels/known-failures -doc docs/KERNELS.md
 
 generate: ## rebuild the BPF objects (bpf/*_bpfel.{go,o}) with clang
 	cd bpf && $(GO) generate ./...
