@@ -30,9 +30,10 @@ deps: ## install the Debian packages the tests need (only those missing)
 	fi
 
 # What make test-kernels needs besides make deps: QEMU, a static busybox for
-# the guests' root, cpio to pack it, xz for the 6.12+ modules, util-linux's
-# setpriv (the tests run it in the guests).
-KERNEL_PACKAGES := qemu-system-x86 busybox-static cpio xz-utils util-linux
+# the guests, cpio for their initramfs, xz for the 6.12+ modules, util-linux's
+# setpriv (the tests run it in the guests), e2fsprogs for the root image,
+# binutils' objcopy to read module dependencies.
+KERNEL_PACKAGES := qemu-system-x86 busybox-static cpio xz-utils util-linux e2fsprogs binutils
 deps-kernels: deps ## install the Debian packages test-kernels needs (only those missing)
 	@missing=""; \
 	for p in $(KERNEL_PACKAGES); do \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: the kernel matrix (make test-kernels). Boots Debian's newest cloud
-# kernels under QEMU (TCG) with an initramfs holding the root test suites,
-# runs them, and reports a table kernel × package with every failing test;
+# kernels under QEMU (TCG) with a root image holding the root test suites
+# (and a small initramfs that loads the modules and mounts it), runs them, and reports a table kernel × package with every failing test;
 # "host" runs the same binaries on the machine's own kernel.
 #
 # Variables:
@@ -10,6 +10,8 @@
 #   KERNELS_RESULTS  where results go (default $KERNELS_CACHE/results)
 #   KERNELS_TIMEOUT  seconds one boot may take, tests included (default 1800)
 #   KERNELS_TEST_TIMEOUT  go test -timeout of each package (default 20m)
+#   KERNELS_RUN      only the tests matching this -test.run pattern
+#   KERNELS_WORK     the work tree (default $KERNELS_CACHE/work)
 #
 # Exit status: 0 when every test passed or failed as known-failures says,
 # 1 when a test failed unexpectedly or a kernel could not run its tests.
@@ -37,10 +39,12 @@ packages="tracer snapshot snapshot/filter snapshot/nstest cmd/sstrace cmd/sstrac
 # stalls tests' drops.
 modules="inet_diag tcp_diag udp_diag raw_diag unix_diag netlink_diag af_packet_diag mptcp_diag
 	dccp_diag sctp_diag tipc_diag vsock_diag smc_diag xsk_diag nf_tables"
+# What mounting the root image needs (ext4 is built in, virtio-blk is not).
+boot_modules="virtio_pci virtio_blk ext4"
 # Dynamic programs the tests run, copied with their libraries.
 programs="ss ip setpriv nft bpftool"
 
-work=$cache/work
+work=${KERNELS_WORK:-$cache/work}
 root=$work/root
 mkdir -p "$cache" "$results"
 rm -rf "$work"
@@ -120,17 +124,30 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 cp "$here/init" "$root/init"
 cp "$here/runtests.sh" "$root/etc/sstrace-kernels/runtests.sh"
-(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) >"$work/common.cpio"
-log "root built in $(($(date +%s) - t0))s: $(du -sh "$root" | cut -f1) ($(du -sh "$work/common.cpio" | cut -f1) cpio)"
+export KERNELS_RUN=${KERNELS_RUN:-.}
+printf 'export KERNELS_TEST_TIMEOUT=%q KERNELS_RUN=%q\n' "$KERNELS_TEST_TIMEOUT" "$KERNELS_RUN" >"$root/etc/sstrace-kernels/env"
+# An ext4 image rather than a big initramfs: the guests' root is then the
+# same kind of file system as the host's. It matters: iproute2's ss resolves
+# "cgroup /" with name_to_handle_at on the root file system, which gives an
+# 8-byte handle on ext4 and fails on the tmpfs of an initramfs ("Invalid
+# cgroup2 path"). Every boot opens it with snapshot=on: nothing a kernel's
+# tests write reaches the next kernel.
+size_mb=$(($(du -sm "$root" | cut -f1) * 3 / 2 + 256))
+mke2fs -q -F -t ext4 -L sstrace -d "$root" "$work/root.img" "${size_mb}M"
+log "root built in $(($(date +%s) - t0))s: $(du -sh "$root" | cut -f1) in a ${size_mb} MiB ext4 image"
 
 # --- per kernel: the modules, in load order -----------------------------
-# modules_cpio MODDIR OUT: the modules (decompressed) and their load order.
-modules_cpio() {
+# initramfs MODDIR OUT: busybox, init0 and the modules (decompressed), with
+# their load order in /modules.
+initramfs() {
 	local moddir=$1 out=$2 abi kroot f n
 	abi=$(basename "$moddir")
-	kroot=$work/mods-$abi
+	kroot=$work/initramfs-$abi
 	rm -rf "$kroot"
-	mkdir -p "$kroot/lib/modules/$abi" "$kroot/etc/sstrace-kernels"
+	mkdir -p "$kroot/lib/modules/$abi" "$kroot/bin" "$kroot/proc" "$kroot/sys" "$kroot/dev"
+	cp /bin/busybox "$kroot/bin/busybox"
+	for a in sh mount umount insmod mkdir sleep uname switch_root poweroff; do ln -s busybox "$kroot/bin/$a"; done
+	cp "$here/init0" "$kroot/init"
 	declare -A path=() seen=()
 	while read -r f; do
 		n=${f##*/}
@@ -162,8 +179,8 @@ modules_cpio() {
 		for d in $deps; do visit "$d"; done
 		order+=("$rel")
 	}
-	for m in $modules; do visit "$m"; done
-	printf '%s\n' "${order[@]}" >"$kroot/etc/sstrace-kernels/modules"
+	for m in $boot_modules $modules; do visit "$m"; done
+	printf '%s\n' "${order[@]}" >"$kroot/modules"
 	(cd "$kroot" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) >"$out"
 }
 
@@ -175,6 +192,7 @@ boot() {
 	timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3G \
 		-nodefaults -no-reboot -display none -monitor none \
 		-kernel "$vmlinuz" -initrd "$initrd" \
+		-drive "file=$work/root.img,format=raw,if=virtio,snapshot=on" \
 		-append "console=ttyS0 rdinit=/init panic=-1 loglevel=4 random.trust_cpu=on" \
 		-serial "file:$dir/console.log" -serial "file:$dir/tests.log" </dev/null >"$dir/qemu.log" 2>&1 || true
 	grep -q '^SSTRACE-KERNELS-START' "$dir/tests.log" 2>/dev/null
@@ -195,16 +213,20 @@ run_line() {
 		} >"$dir/tests.log" 2>&1 || true
 		attempt=1
 	else
-		modules_cpio "$moddir" "$work/mods-$line.cpio"
-		cat "$work/common.cpio" "$work/mods-$line.cpio" >"$work/initrd-$line"
+		initramfs "$moddir" "$work/initrd-$line"
+		# A boot that never reaches init's marker, or a kernel that panics
+		# (under TCG with 2 vCPUs, live kernel text patching now and then
+		# ends in "Oops: int3"), is retried once.
 		for attempt in 1 2; do
 			log "$line: booting $version (attempt $attempt, timeout ${timeout_s}s)"
-			if boot "$line" "$vmlinuz" "$work/initrd-$line" "$dir"; then
+			if boot "$line" "$vmlinuz" "$work/initrd-$line" "$dir" && ! grep -q 'Kernel panic' "$dir/console.log"; then
 				break
 			fi
-			log "$line: init never started the tests; console:"
-			tail -n 20 "$dir/console.log" >&2 || true
-			cp "$dir/console.log" "$dir/console-attempt$attempt.log" 2>/dev/null || true
+			log "$line: the kernel did not run the tests through; console:"
+			grep -a -m1 -A3 -E 'Oops|BUG:|Kernel panic' "$dir/console.log" >&2 || tail -n 20 "$dir/console.log" >&2 || true
+			for f in console tests; do
+				cp "$dir/$f.log" "$dir/$f-attempt$attempt.log" 2>/dev/null || true
+			done
 		done
 		rm -f "$work/initrd-$line"
 	fi

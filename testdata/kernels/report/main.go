@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,7 +34,8 @@ import (
 type kernel struct {
 	line, version, harness string // harness: ok, no-start, no-end
 	seconds, boots         int
-	release                string // uname -r, from the start marker
+	release                string   // uname -r, from the start marker
+	panic                  []string // the console's first oops and panic lines
 	pkgs                   []*pkgResult
 }
 
@@ -48,8 +50,9 @@ type testResult struct {
 	name    string
 	status  string // pass fail skip known fixed incomplete
 	seconds float64
-	err     string // first error line of a failure
-	reason  string // known-failures' reason
+	err     string   // first error line of a failure
+	reason  string   // known-failures' reason
+	leaves  []string // failing subtests with no failing subtest of their own
 }
 
 type known struct {
@@ -77,6 +80,7 @@ func main() {
 		os.Exit(2)
 	}
 	for _, k := range kernels {
+		k.panic = panicLines(filepath.Join(*results, k.line, "console.log"))
 		if err := readTests(k, filepath.Join(*results, k.line, "tests.log"), knowns); err != nil {
 			fmt.Fprintln(os.Stderr, "report:", err)
 			os.Exit(2)
@@ -104,6 +108,24 @@ func main() {
 	if bad {
 		os.Exit(1)
 	}
+}
+
+var oopsRE = regexp.MustCompile(`(Oops|BUG:|Kernel panic|RIP: 0010|WARNING:)`)
+
+// panicLines is the first few lines of a kernel's console that tell of an
+// oops or a panic.
+func panicLines(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var ls []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if oopsRE.MatchString(l) && len(ls) < 4 {
+			ls = append(ls, strings.TrimSpace(strings.TrimRight(l, "\r")))
+		}
+	}
+	return ls
 }
 
 // readKnown reads "LINE TEST reason..." lines; # starts a comment.
@@ -217,22 +239,58 @@ func readTests(k *kernel, path string, knowns []*known) error {
 	}
 	for _, p := range k.pkgs {
 		for _, t := range p.tests {
-			for _, kn := range knowns {
-				if kn.line != k.line || kn.test != t.name {
-					continue
-				}
-				kn.used = true
-				t.reason = kn.reason
-				switch t.status {
-				case "fail":
-					t.status = "known"
-				case "pass":
-					t.status = "fixed"
-				}
-			}
+			applyKnown(k.line, t, knowns)
 		}
 	}
 	return nil
+}
+
+// applyKnown marks t known (a failure known-failures names) or fixed (a
+// pass it names). An entry names a top-level test, or a subtest
+// (TestX/sub as go test prints it): a test whose failing subtests are all
+// named is a known failure too.
+func applyKnown(line string, t *testResult, knowns []*known) {
+	var reasons []string
+	named := func(n string) bool {
+		for _, kn := range knowns {
+			if kn.line == line && kn.test == n {
+				kn.used = true
+				reasons = append(reasons, kn.reason)
+				return true
+			}
+		}
+		return false
+	}
+	if named(t.name) {
+		// a top-level entry covers everything below it
+	} else {
+		all := len(t.leaves) > 0
+		for _, l := range t.leaves {
+			if !named(l) {
+				all = false
+			}
+		}
+		// Subtest entries that passed: the test is fixed there.
+		for _, kn := range knowns {
+			if kn.line == line && strings.HasPrefix(kn.test, t.name+"/") && !kn.used && t.status == "pass" {
+				kn.used = true
+				reasons = append(reasons, kn.reason)
+			}
+		}
+		if !all && t.status != "pass" {
+			return
+		}
+	}
+	if len(reasons) == 0 {
+		return
+	}
+	t.reason = strings.Join(slices.Compact(reasons), "; ")
+	switch t.status {
+	case "fail":
+		t.status = "known"
+	case "pass":
+		t.status = "fixed"
+	}
 }
 
 type event struct {
@@ -323,6 +381,12 @@ func parsePkg(p *pkgResult, out []byte) error {
 		for _, n := range names {
 			if !strings.HasPrefix(n, t.name+"/") || (subs[n].status != "fail" && subs[n].status != "incomplete") {
 				continue
+			}
+			// A failing subtest fails its parents: keep the deepest.
+			if k := len(t.leaves); k > 0 && strings.HasPrefix(n, t.leaves[k-1]+"/") {
+				t.leaves[k-1] = n
+			} else {
+				t.leaves = append(t.leaves, n)
 			}
 			if !strings.HasPrefix(n, leaf+"/") && leaf != t.name {
 				continue
@@ -507,6 +571,9 @@ func summary(w io.Writer, ks []*kernel, knowns []*known) (bad bool) {
 				what = "the tests never finished: panic, hang or timeout (see console.log and tests.log)"
 			}
 			fmt.Fprintf(w, "\nHARNESS FAILURE on %s (%s): %s after %d boot(s)\n", k.line, k.version, what, k.boots)
+			for _, l := range k.panic {
+				fmt.Fprintf(w, "  console: %s\n", l)
+			}
 		}
 	}
 	ran := map[string]bool{}
