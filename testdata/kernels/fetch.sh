@@ -36,7 +36,8 @@ APT=(-q -o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts
 	-o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
 	-o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false
 	-o Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false
-	-o Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false)
+	-o Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false
+	-o APT::Sandbox::User=root) # the cache is root's, not _apt's
 
 stamp=$apt_dir/updated
 if [[ ${KERNELS_APT_UPDATE:-0} == 1 || ! -e $stamp || -z $(find "$stamp" -mmin -1440) ]]; then
@@ -45,18 +46,19 @@ if [[ ${KERNELS_APT_UPDATE:-0} == 1 || ! -e $stamp || -z $(find "$stamp" -mmin -
 	touch "$stamp"
 fi
 
-# packages SUITE: the names of the suite's Packages index.
+# packages SUITE: "NAME VERSION" of every kernel package in the suite's
+# Packages index (read directly: apt-cache would load all four suites).
 packages() {
 	local f
 	f=$(apt-get "${APT[@]}" indextargets --format '$(FILENAME)' "Codename: $1" 'Created-By: Packages' 'Architecture: amd64')
 	[[ -n $f ]] || { echo "fetch: no Packages index for $1" >&2; return 1; }
-	/usr/lib/apt/apt-helper cat-file $f | sed -n 's/^Package: //p'
+	# shellcheck disable=SC2086
+	/usr/lib/apt/apt-helper cat-file $f | awk '/^Package: linux-/ { p = $2 } /^Version: / && p { print p, $2; p = "" } /^$/ { p = "" }'
 }
 
-# download SUITE PKG: the .deb of PKG as SUITE has it, into CACHE/debs; prints its path.
+# download SUITE PKG VERSION: the .deb into CACHE/debs; prints its path.
 download() {
-	local suite=$1 pkg=$2 ver deb
-	ver=$(apt-cache "${APT[@]}" show "$pkg/$suite" 2>/dev/null | sed -n 's/^Version: //p' | head -1)
+	local suite=$1 pkg=$2 ver=$3 deb
 	[[ -n $ver ]] || { echo "fetch: $pkg not in $suite" >&2; return 1; }
 	deb=$cache/debs/${pkg}_${ver//:/%3a}_amd64.deb
 	if [[ ! -s $deb ]]; then
@@ -70,16 +72,16 @@ download() {
 for line in "$@"; do
 	suite=$(suite_of "$line")
 	names=$(packages "$suite")
-	abi=$(grep -E '^linux-image-[0-9][^ ]*-cloud-amd64$' <<<"$names" |
+	abi=$(cut -d' ' -f1 <<<"$names" | grep -E '^linux-image-[0-9][^ ]*-cloud-amd64$' |
 		sed -e 's/^linux-image-//' -e 's/-cloud-amd64$//' | sort -V | tail -1)
 	[[ -n $abi ]] || { echo "fetch: no linux-image-*-cloud-amd64 in $suite" >&2; exit 1; }
-	if grep -qx "linux-binary-$abi-cloud-amd64" <<<"$names"; then
+	if grep -q "^linux-binary-$abi-cloud-amd64 " <<<"$names"; then
 		pkgs="linux-binary-$abi-cloud-amd64 linux-modules-$abi-cloud-amd64"
 	else
 		pkgs="linux-image-$abi-cloud-amd64"
 	fi
 	debs=()
-	for p in $pkgs; do debs+=("$(download "$suite" "$p")"); done
+	for p in $pkgs; do debs+=("$(download "$suite" "$p" "$(awk -v p="$p" '$1 == p { print $2 }' <<<"$names" | sort -V | tail -1)")"); done
 	dir=$cache/unpacked/$(basename "${debs[0]}" .deb)
 	if [[ ! -e $dir/.unpacked ]]; then
 		rm -rf "$dir"
