@@ -172,13 +172,14 @@ func readRun(dir string) ([]*kernel, error) {
 }
 
 var (
-	beginRE  = regexp.MustCompile(`^SSTRACE-KERNELS-BEGIN (\S+)`)
-	exitRE   = regexp.MustCompile(`^SSTRACE-KERNELS-EXIT (\S+) (\d+) (\d+)`)
-	startRE  = regexp.MustCompile(`^SSTRACE-KERNELS-START (\S+)`)
-	errRE    = regexp.MustCompile(`^\s+\S+\.go:\d+: \S`)
-	panicRE  = regexp.MustCompile(`^(panic|fatal error): `)
-	elapsRE  = regexp.MustCompile(` \(\d+\.\d+s\)$`)
-	subtests = regexp.MustCompile(`/.*`)
+	beginRE   = regexp.MustCompile(`^SSTRACE-KERNELS-BEGIN (\S+)`)
+	exitRE    = regexp.MustCompile(`^SSTRACE-KERNELS-EXIT (\S+) (\d+) (\d+)`)
+	startRE   = regexp.MustCompile(`^SSTRACE-KERNELS-START (\S+)`)
+	errRE     = regexp.MustCompile(`^\s+\S+\.go:\d+: \S`)
+	cleanupRE = regexp.MustCompile(`^\s+\S+\.go:\d+: \S+ stderr:`)
+	panicRE   = regexp.MustCompile(`^(panic|fatal error): `)
+	elapsRE   = regexp.MustCompile(` \(\d+\.\d+s\)$`)
+	subtests  = regexp.MustCompile(`/.*`)
 )
 
 // readTests splits tests.log into packages and reads each through test2json.
@@ -313,7 +314,7 @@ func parsePkg(p *pkgResult, out []byte) error {
 	byName := map[string]*testResult{}
 	var order []string
 	// Every test and subtest: its status and first error-looking line.
-	type sub struct{ status, err string }
+	type sub struct{ status, err, cleanup string }
 	subs := map[string]*sub{}
 	var lastRun string
 	dec := json.NewDecoder(&js)
@@ -359,9 +360,17 @@ func parsePkg(p *pkgResult, out []byte) error {
 			o := strings.TrimRight(e.Output, "\n")
 			// The last file:line message: logs tend to come first,
 			// the failing check last (t.Fatal ends the test).
-			// Cleanups that log a helper's stderr come after the check.
-			if (errRE.MatchString(o) && !strings.Contains(o, "stderr:")) || (panicRE.MatchString(o) && !strings.HasPrefix(s.err, "panic")) {
-				s.err = strings.TrimSpace(elapsRE.ReplaceAllString(o, ""))
+			// Cleanups that log a helper's stderr ("watch stderr: ...")
+			// come after the check: they are the error only when
+			// nothing else is.
+			line := strings.TrimSpace(elapsRE.ReplaceAllString(o, ""))
+			switch {
+			case panicRE.MatchString(o) && !strings.HasPrefix(s.err, "panic"):
+				s.err = line
+			case cleanupRE.MatchString(o):
+				s.cleanup = line
+			case errRE.MatchString(o):
+				s.err = line
 			}
 		}
 	}
@@ -392,6 +401,9 @@ func parsePkg(p *pkgResult, out []byte) error {
 				continue
 			}
 			leaf = n
+		}
+		if subs[leaf].err == "" {
+			subs[leaf].err = subs[leaf].cleanup
 		}
 		t.err = subs[leaf].err
 		if leaf != t.name {
