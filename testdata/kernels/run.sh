@@ -8,7 +8,8 @@
 #   KERNELS          the lines to run (default: 5.10 6.1 6.12 sid host)
 #   KERNELS_CACHE    downloads and the work tree (default /var/cache/sstrace-kernels)
 #   KERNELS_RESULTS  where results go (default $KERNELS_CACHE/results)
-#   KERNELS_TIMEOUT  seconds one boot may take, tests included (default 1800)
+#   KERNELS_TIMEOUT  seconds one boot may take, tests included (default 3600:
+#                    a package that hangs costs its 20-minute go test timeout)
 #   KERNELS_TEST_TIMEOUT  go test -timeout of each package (default 20m)
 #   KERNELS_RUN      only the tests matching this -test.run pattern
 #   KERNELS_WORK     the work tree (default $KERNELS_CACHE/work)
@@ -26,7 +27,7 @@ cd "$repo"
 lines=${KERNELS:-5.10 6.1 6.12 sid host}
 cache=${KERNELS_CACHE:-/var/cache/sstrace-kernels}
 results=${KERNELS_RESULTS:-$cache/results}
-timeout_s=${KERNELS_TIMEOUT:-1800}
+timeout_s=${KERNELS_TIMEOUT:-3600}
 export KERNELS_TEST_TIMEOUT=${KERNELS_TEST_TIMEOUT:-20m}
 GO=${GO:-go}
 
