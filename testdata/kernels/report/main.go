@@ -424,6 +424,13 @@ func parsePkg(p *pkgResult, out []byte) error {
 			failed = true
 		}
 	}
+	// A test that hangs takes the rest of its package down with it: the
+	// tests after it never ran, which no test's status shows.
+	if bytes.Contains(out, []byte("panic: test timed out after")) {
+		p.tests = append(p.tests, &testResult{name: "(timeout)", status: "fail",
+			err: "go test's -timeout ended the package: the tests after the one that hung did not run"})
+		failed = true
+	}
 	if p.exit != 0 && !failed {
 		what := fmt.Sprintf("test binary exited with status %d", p.exit)
 		if p.exit < 0 {
