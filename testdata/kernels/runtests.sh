@@ -5,9 +5,19 @@
 # Output is -test.v=test2json (the host turns it into test2json events),
 # each package between markers the harness splits on:
 #   SSTRACE-KERNELS-BEGIN PKG / SSTRACE-KERNELS-EXIT PKG STATUS SECONDS
+# and, first, sstrace doctor -j between SSTRACE-KERNELS-DOCTOR-BEGIN/END.
 # The long soak (TestLongRun) is skipped: make test runs it.
 src=$1
 tests=$2
+# What this kernel allows, as doctor says (docs/KERNELS.md's capability
+# table is made from it): one JSON document between its markers.
+if [ -x "$tests/helpers/sstrace" ]; then
+	echo
+	echo "SSTRACE-KERNELS-DOCTOR-BEGIN"
+	SSTRACE_BPF_OBJECT= "$tests/helpers/sstrace" doctor -j </dev/null 2>&1
+	echo
+	echo "SSTRACE-KERNELS-DOCTOR-END"
+fi
 while read -r pkg bin; do
 	echo
 	echo "SSTRACE-KERNELS-BEGIN $pkg"
