@@ -4,6 +4,8 @@ import (
 	"sort"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"sstrace/tracer"
 )
 
@@ -49,6 +51,7 @@ type LeakedSocket struct {
 
 type leakRecord struct {
 	birth     Birth
+	inode     uint32
 	family    uint8
 	protocol  uint16
 	used      bool   // reached ESTABLISHED or LISTEN
@@ -91,7 +94,7 @@ func (l *LeakTracker) Apply(ev *tracer.Event) {
 		l.recs[ev.Cookie] = &leakRecord{
 			birth: Birth{TS: ev.TS, PID: ev.PID, Comm: ev.CommString(), FD: ev.FD,
 				Stack: ev.Stack, UserRet: ev.UserRet},
-			family: uint8(ev.Family), protocol: ev.Protocol,
+			inode: ev.Inode, family: uint8(ev.Family), protocol: ev.Protocol,
 		}
 	case tracer.KindState:
 		switch ev.NewState {
@@ -183,6 +186,49 @@ func (l *LeakTracker) Report(inv []tracer.FD, now uint64, minAge time.Duration) 
 		}
 		out = append(out, ls)
 	}
+	return out
+}
+
+// InventoryFromOwners stands in for the fd inventory where the kernel has
+// none (no bpf_sock_from_file before 5.11): the socket fds a /proc walk
+// found (see ProcOwners), classified by what the tracker saw of their
+// lives. Only sockets born while tracing are known this way: what else a
+// process holds has no record to give its family, protocol or state, and
+// is left out.
+func (l *LeakTracker) InventoryFromOwners(o Owners) []tracer.FD {
+	byInode := make(map[uint32]uint64, len(l.recs))
+	for c, r := range l.recs {
+		if r.inode != 0 {
+			byInode[r.inode] = c
+		}
+	}
+	var out []tracer.FD
+	for ino, owners := range o {
+		cookie, ok := byInode[ino]
+		if !ok {
+			continue
+		}
+		r := l.recs[cookie]
+		f := tracer.FD{Inode: ino, Cookie: cookie, Family: uint16(r.family), Type: unix.SOCK_STREAM, Protocol: r.protocol,
+			State: StateClose, WasUsed: r.used}
+		switch {
+		case r.closeWait != 0:
+			f.State = StateCloseWait
+		case r.used:
+			f.State = StateEstablished // used and not in CLOSE-WAIT: no leak class
+		}
+		for _, ow := range owners {
+			f.PID, f.FD = ow.PID, ow.FD
+			copy(f.Comm[:], ow.Comm)
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].PID != out[j].PID {
+			return out[i].PID < out[j].PID
+		}
+		return out[i].FD < out[j].FD
+	})
 	return out
 }
 

@@ -3,8 +3,10 @@ package tracer
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -117,8 +119,21 @@ func ProbeInventory(ns NetNS) ([]FD, Capability, error) {
 
 // Inventory runs the iterator with the tracer's own settings.
 func (t *Tracer) Inventory() ([]FD, error) {
-	fds, _, err := inventoryWith(t.specs, t.first, Capability{Name: CapInventory, Loses: inventoryLoses})
+	fds, _, err := t.ProbeInventory()
 	return fds, err
+}
+
+// ProbeInventory is Inventory that also says how it was taken, or why it
+// could not be (see the package-level ProbeInventory).
+func (t *Tracer) ProbeInventory() ([]FD, Capability, error) {
+	c := Capability{Name: CapInventory, Loses: inventoryLoses}
+	if slices.Contains(t.disable, HookInventory) {
+		// Test plumbing: a kernel without the iterator, as commands see it.
+		err := errors.New("disabled")
+		c.Tried, c.Needs = []HookError{{Hook: HookInventory, Err: err}}, "the fd iterator (disabled)"
+		return nil, c, fmt.Errorf("%s: %w", HookInventory, err)
+	}
+	return inventoryWith(t.specs, t.first, c)
 }
 
 // inventoryVariants: the iterator's ladder, best first. It generates

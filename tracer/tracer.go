@@ -124,6 +124,7 @@ type Tracer struct {
 	hasNext bool
 	attr    *attribution
 	shared  map[string]*ebpf.Map
+	disable []string // Options.Disable
 }
 
 // Open loads and attaches every hook it can. A hook that fails is reported
@@ -153,7 +154,7 @@ func newTracer(opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tracer{specs: newSpecs(settings(opts)), first: first, poll: opts.Poll, attr: newAttribution()}
+	t := &Tracer{specs: newSpecs(settings(opts)), first: first, poll: opts.Poll, attr: newAttribution(), disable: opts.Disable}
 	if t.poll <= 0 {
 		t.poll = DefaultPoll
 	}

@@ -230,6 +230,9 @@ type leakSession struct {
 	tracker   *snapshot.LeakTracker
 	startWall time.Time
 	leaked    bool
+	// procInventory: the kernel has no fd iterator; inventories come
+	// from /proc (see inventory).
+	procInventory bool
 	// stackless counts the births read without their creating stack
 	// (bpf_get_stack failed): their leaks, if any, cannot say where.
 	stackless uint64
@@ -337,9 +340,9 @@ func (l *leakSession) inventoryLeaks(onlyTraced bool) ([]snapshot.LeakedSocket, 
 	if h := l.o.hooks.beforeInventory; h != nil {
 		h()
 	}
-	inv, err := l.tr.Inventory()
+	inv, err := l.inventory()
 	if err != nil {
-		return nil, fmt.Errorf("leaks: %w", err)
+		return nil, err
 	}
 	now := monoNow()
 	if h := l.o.hooks.afterInventory; h != nil {
@@ -375,6 +378,28 @@ func (l *leakSession) inventoryLeaks(onlyTraced bool) ([]snapshot.LeakedSocket, 
 		inv = kept
 	}
 	return l.tracker.Report(inv, now, l.o.minAge), nil
+}
+
+// inventory is the tracer's fd inventory, or, where the kernel has no fd
+// iterator (tracer.Needs names what it lacks), the sockets a /proc walk
+// finds that the tracer saw born: said once, and only those are judged.
+func (l *leakSession) inventory() ([]tracer.FD, error) {
+	if !l.procInventory {
+		inv, c, err := l.tr.ProbeInventory()
+		if err == nil {
+			return inv, nil
+		}
+		if c.Needs == "" {
+			return nil, fmt.Errorf("leaks: %w", err)
+		}
+		fmt.Fprintf(l.stderr, "sstrace: warning: no fd inventory on this kernel (it lacks %s): only sockets born while tracing are judged, found through /proc/*/fd\n", c.Needs)
+		l.procInventory = true
+	}
+	owners, err := snapshot.ProcOwners("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("leaks: %w", err)
+	}
+	return l.tracker.InventoryFromOwners(owners), nil
 }
 
 func (l *leakSession) report(final bool) error {
