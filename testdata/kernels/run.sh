@@ -15,7 +15,7 @@
 #   KERNELS_SKIP     the -test.skip pattern (default: the soak and the slow tests that
 #                    exercise no kernel code, which make test runs on the host)
 #   KERNELS_PACKAGES only these packages (default: every package with root tests)
-#   KERNELS_WORK     the work tree (default $KERNELS_CACHE/work)
+#   KERNELS_WORK     a work tree to keep (default: $KERNELS_CACHE/work.PID, removed at the end)
 #
 # Exit status: 0 when every test passed or failed as known-failures says,
 # 1 when a test failed unexpectedly or a kernel could not run its tests.
@@ -48,7 +48,14 @@ boot_modules="virtio_pci virtio_blk ext4"
 # Dynamic programs the tests run, copied with their libraries.
 programs="ss ip setpriv nft bpftool"
 
-work=${KERNELS_WORK:-$cache/work}
+# A work tree of this run's own (two runs must not pack each other's root),
+# removed at the end unless KERNELS_WORK names one to keep.
+if [[ -n ${KERNELS_WORK:-} ]]; then
+	work=$KERNELS_WORK
+else
+	work=$cache/work.$$
+	trap 'rm -rf "$work"' EXIT
+fi
 root=$work/root
 mkdir -p "$cache" "$results"
 rm -rf "$work"
