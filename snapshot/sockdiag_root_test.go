@@ -429,8 +429,8 @@ func TestDumpRoot(t *testing.T) {
 				bound++
 			}
 		}
-		if bound != 2 {
-			t.Errorf("%d bound-inactive sockets, want 2", bound)
+		if want := boundInactiveListed(t, 2); bound != want {
+			t.Errorf("%d bound-inactive sockets, want %d", bound, want)
 		}
 	})
 }
@@ -519,7 +519,7 @@ func TestDumpRootStatesAndExtensions(t *testing.T) {
 				}
 			}
 		}
-		if n == 0 {
+		if n == 0 && (tt.states != 1<<StateBoundInactive || boundInactiveListed(t, 1) > 0) {
 			t.Errorf("states %#x: nothing dumped", tt.states)
 		}
 	}
@@ -646,4 +646,22 @@ func BenchmarkDumpRoot(b *testing.B) {
 			})
 		})
 	}
+}
+
+// boundInactiveListed is n where sock_diag lists bound-only TCP sockets
+// (state bit 13, TCP_BOUND_INACTIVE: Linux 6.5), 0 on older kernels,
+// which list them under no state: neither ss nor sstrace can show them
+// there.
+func boundInactiveListed(t *testing.T, n int) int {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	if major*100+minor < 605 {
+		return 0
+	}
+	return n
 }

@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"sstrace/snapshot/doctor"
 	"sstrace/snapshot/nstest"
@@ -99,31 +101,37 @@ func TestDoctorHere(t *testing.T) {
 	// This kernel's own ladders, whatever object the suite starts them
 	// at (TestDoctorCore510 is the core-5.10 one).
 	here := []string{tracer.ObjectEnv + "="}
-	start := time.Now()
-	out, errs, code, cpu := runDoctorTimed(t, here, nil)
-	took := time.Since(start)
+	out, errs, code, _ := runDoctorTimed(t, here, nil)
 	if code != 0 || errs != "" {
 		t.Fatalf("doctor: status %d, stderr %q", code, errs)
 	}
-	// Cheap: one probe of each thing. Measured here: 0.25 s of CPU (the
-	// verifier's included), 0.6-0.7 s in all, most of the rest waiting for
-	// the kernel to detach the links; a loaded machine stretches the wait,
-	// not the CPU time.
-	if cpu > time.Second || took > 5*time.Second {
-		t.Errorf("doctor took %v (%v of CPU)", took, cpu)
-	}
+	_, version := kernelVersion(t)
 	rows := doctorRows(t, out)
 	for _, n := range doctorNames() {
 		if rows[n] == nil {
 			t.Errorf("no row %q in:\n%s", n, out)
 		}
 	}
+	// From 6.1 on every tracer capability loads (6.1 from the core
+	// object); before, what is degraded or missing says why.
 	for _, c := range tracer.AllCapabilities(true) {
-		if r := rows[c.Name]; r != nil && r.status != "ok" {
+		r := rows[c.Name]
+		if r == nil || r.status == "ok" {
+			continue
+		}
+		if version >= 601 {
 			t.Errorf("%s: %s %q; want ok on this kernel", c.Name, r.status, r.text)
 		}
+		why := false
+		for _, l := range r.under {
+			why = why || strings.HasPrefix(l, "lacks: ") || strings.HasPrefix(l, "needs: ")
+		}
+		if !why {
+			t.Errorf("%s: %s without saying what it lacks or needs: %q", c.Name, r.status, r.under)
+		}
 	}
-	if r := rows[tracer.CapBirths]; r != nil && !strings.HasSuffix(r.text, "(btf)") {
+	// The kfunc the btf object needs came in 6.2.
+	if r := rows[tracer.CapBirths]; r != nil && version >= 602 && !strings.HasSuffix(r.text, "(btf)") {
 		t.Errorf("births: %q; want the btf object in use", r.text)
 	}
 	for name, r := range rows {
@@ -168,42 +176,40 @@ func TestDoctorHere(t *testing.T) {
 		}
 	}
 
-	// -v: the refused fexit variants with the kernel's words (this
-	// kernel's lockdown refuses trampolines: EPERM), and each verifier
-	// log -j -v holds.
+	// -v: every variant refused, with the kernel's words (on this
+	// project's machines lockdown refuses fexit: EPERM), as -j -v has them.
 	vout, _, code := runDoctorBin(t, here, nil, "-v")
 	vrows := doctorRows(t, vout)
 	if code != 0 {
 		t.Fatalf("doctor -v: status %d", code)
-	}
-	for _, c := range []struct{ capName, hook string }{{tracer.CapBirths, tracer.HookSocket}, {tracer.CapAccepts, tracer.HookAccept}} {
-		found := false
-		for _, l := range vrows[c.capName].under {
-			found = found || strings.HasPrefix(l, "tried "+c.hook+" (btf): ") && strings.Contains(l, "operation not permitted")
-		}
-		if !found {
-			t.Errorf("doctor -v says nothing of %s refused: %q", c.hook, vrows[c.capName].under)
-		}
 	}
 	vjs, _, _ := runDoctorBin(t, here, nil, "-j", "-v")
 	var vr doctor.Report
 	if err := json.Unmarshal([]byte(vjs), &vr); err != nil {
 		t.Fatalf("doctor -j -v: %v", err)
 	}
-	// Two loads put the maps at other addresses.
-	addr := regexp.MustCompile(`0x[0-9a-f]{8,}`)
+	refusals := 0
 	for _, c := range vr.Capabilities {
-		var under []string
-		for _, l := range vrows[c.Name].under {
-			under = append(under, addr.ReplaceAllString(l, "ADDR"))
-		}
 		for _, a := range c.Tried {
-			for _, l := range a.Log {
-				if !slices.Contains(under, "| "+addr.ReplaceAllString(strings.TrimSpace(l), "ADDR")) {
-					t.Errorf("%s: verifier line %q of %s in -j -v, not in -v", c.Name, l, a.Hook)
-				}
+			prefix := "tried " + a.Hook + ": "
+			if a.Object != "" {
+				prefix = "tried " + a.Hook + " (" + a.Object + "): "
 			}
+			found := false
+			for _, l := range vrows[c.Name].under {
+				found = found || strings.HasPrefix(l, prefix)
+			}
+			if !found {
+				t.Errorf("%s: %s refused in -j -v, not in -v: %q", c.Name, prefix, vrows[c.Name].under)
+			}
+			if len(a.Log) > 0 && !slices.Contains(vrows[c.Name].under, "| "+strings.TrimSpace(a.Log[0])) {
+				t.Errorf("%s: the verifier log of %s in -j -v, not in -v", c.Name, a.Hook)
+			}
+			refusals++
 		}
+	}
+	if strings.HasPrefix(rows[tracer.CapBirths].text, "tracepoint") && refusals == 0 {
+		t.Errorf("births from the tracepoint, yet no refused fexit in -v:\n%s", vout)
 	}
 }
 
@@ -303,4 +309,18 @@ func TestDoctorWithoutPrivileges(t *testing.T) {
 	if !strings.Contains(out, "not privileged: tracing needs CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN") {
 		t.Errorf("no line naming the missing privileges:\n%s", out)
 	}
+}
+
+// kernelVersion is uname's release and its major.minor as one number
+// (6.1 -> 601).
+func kernelVersion(t *testing.T) (string, int) {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	rel := unix.ByteSliceToString(u.Release[:])
+	var major, minor int
+	fmt.Sscanf(rel, "%d.%d", &major, &minor)
+	return rel, major*100 + minor
 }

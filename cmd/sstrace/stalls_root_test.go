@@ -416,8 +416,14 @@ func TestStallsTimedOut(t *testing.T) {
 		t.Errorf("stalled at %s, but connect() had returned at %s", s.Time.Format(time.StampMicro), c.at.Format(time.StampMicro))
 	}
 	a := run.next(t, "the attempt's outcome", func(a *stallJSON) bool { return a.PID == uint32(c.pid) })
-	if a.Type != "attempt" || a.Outcome != "timed-out" || a.Errno != "ETIMEDOUT" || a.Reset || !a.Stalled || a.PendingMs < 1000 {
-		t.Errorf("attempt: %+v", a)
+	// The errno comes from the socket's error report (5.15+: doctor says
+	// where socket-errors is missing).
+	wantErrno := "ETIMEDOUT"
+	if doctorCaps(t).missing(t, tracer.CapErrors) {
+		wantErrno = ""
+	}
+	if a.Type != "attempt" || a.Outcome != "timed-out" || a.Errno != wantErrno || a.Reset || !a.Stalled || a.PendingMs < 1000 {
+		t.Errorf("attempt: %+v (errno want %q)", a, wantErrno)
 	}
 	if (wantRetrans > 0 && a.Retransmits != wantRetrans) || (wantRetrans < 0 && a.Retransmits < -wantRetrans) {
 		t.Errorf("%d retransmits, want %d (negative: at least)", a.Retransmits, wantRetrans)
@@ -433,6 +439,11 @@ func TestStallsTimedOut(t *testing.T) {
 // is established, pending since the first SYN-ACK.
 func TestStallsPassiveRetransmit(t *testing.T) {
 	nstest.RequireRoot(t)
+	// The listener predates the run: its owner comes from the fd
+	// inventory, which a kernel without the iterator (5.10) lacks.
+	if k := doctorCaps(t); k.missing(t, tracer.CapInventory) {
+		k.skipMissing(t, tracer.CapInventory)
+	}
 	bin, _, _ := buildConnector(t)
 	ns := nstest.New(t)
 	addr := listenIn(t, ns)
@@ -468,6 +479,11 @@ func TestStallsPassiveRetransmit(t *testing.T) {
 // is reported live, from the listener's owner, then completes.
 func TestStallsPassiveScan(t *testing.T) {
 	nstest.RequireRoot(t)
+	// The listener predates the run: its owner comes from the fd
+	// inventory, which a kernel without the iterator (5.10) lacks.
+	if k := doctorCaps(t); k.missing(t, tracer.CapInventory) {
+		k.skipMissing(t, tracer.CapInventory)
+	}
 	bin, _, _ := buildConnector(t)
 	ns := nstest.New(t)
 	addr := listenIn(t, ns)

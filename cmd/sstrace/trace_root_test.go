@@ -282,8 +282,11 @@ func TestTraceConnectOwners(t *testing.T) {
 	noHandshakeCookie := doctorCaps(t).lacks(t, tracer.CapTransitions, tracer.LackHandshakeCookie)
 	childTrans := func(from, to string) *traceRecord {
 		if noHandshakeCookie && from == "LISTEN" {
+			// A kernel that fires it early (before 6.15) has it held until
+			// the child's next transition, by when 5.10 has given the
+			// child its cookie (sock_ops runs first there): either way.
 			if r := has(c.child, trans(from, to)); r != nil {
-				t.Errorf("LISTEN → SYN-RECV with the accepted socket's cookie, though doctor says transitions lack %q", tracer.LackHandshakeCookie)
+				return r
 			}
 			return has(0, func(r *traceRecord) bool { return trans(from, to)(r) && r.Local != nil && r.Local.Port == x.port })
 		}
@@ -339,6 +342,9 @@ func TestTraceConnectOwners(t *testing.T) {
 // connections belong to its owner before they are accepted too.
 func TestTraceListenerBeforeTrace(t *testing.T) {
 	nstest.RequireRoot(t)
+	if k := doctorCaps(t); k.missing(t, tracer.CapInventory) {
+		k.skipMissing(t, tracer.CapInventory) // 5.10: who held the listener is unknown
+	}
 	clientBin := buildTraceClient(t)
 	ns := nstest.New(t)
 	var ln net.Listener
