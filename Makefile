@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the tests and the generate check need.
-DEB_PACKAGES := iproute2 clang llvm bpftool nftables gcc
+DEB_PACKAGES := iproute2 clang llvm bpftool nftables gcc procps
 
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 
@@ -21,7 +21,7 @@ help: ## list the targets
 
 deps: ## install the Debian packages the tests need (only those missing)
 	@missing=""; \
-	for c in ss:iproute2 clang:clang llvm-strip:llvm bpftool:bpftool nft:nftables gcc:gcc; do \
+	for c in ss:iproute2 clang:clang llvm-strip:llvm bpftool:bpftool nft:nftables gcc:gcc sysctl:procps; do \
 		command -v $${c%%:*} >/dev/null 2>&1 || missing="$$missing $${c##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
