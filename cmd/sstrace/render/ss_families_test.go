@@ -317,7 +317,10 @@ func openFamilySockets(cl *closers) error {
 		return fmt.Errorf("accepting mptcp: %w", err)
 	}
 	cl.keep(ms)
-	if mp, err := mc.(*net.TCPConn).MultipathTCP(); err != nil || !mp {
+	// Go tells a fallback by MPTCP_INFO, 5.16+: before, it answers false
+	// for MPTCP too (and Debian's 5.10 has no mptcp_diag: ss and the
+	// listing then show no MPTCP rows alike).
+	if mp, err := mc.(*net.TCPConn).MultipathTCP(); (err != nil || !mp) && kernelAtLeast(516) {
 		return fmt.Errorf("checking the mptcp connection: it fell back to tcp (%v)", err)
 	}
 	if _, err := mc.Write(bytes.Repeat([]byte("m"), 3000)); err != nil {
@@ -545,4 +548,16 @@ func sameLines(a, b []byte) bool {
 	slices.Sort(la)
 	slices.Sort(lb)
 	return slices.Equal(la, lb)
+}
+
+// kernelAtLeast tells whether the running kernel's major.minor, as one
+// number (5.16 -> 516), is at least v.
+func kernelAtLeast(v int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return true
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	return major*100+minor >= v
 }
