@@ -387,13 +387,7 @@ func TestReconcileRootNoInventory(t *testing.T) {
 // boundInactiveShown is rcBound where sock_diag lists bound-only TCP
 // sockets (state bit 13, TCP_BOUND_INACTIVE: 6.5+), else 0.
 func boundInactiveShown() int {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return rcBound
-	}
-	var major, minor int
-	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
-	if major*100+minor < 605 {
+	if _, v := nstest.KernelVersion(); v < 605 {
 		return 0
 	}
 	return rcBound

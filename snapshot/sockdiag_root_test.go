@@ -654,13 +654,7 @@ func BenchmarkDumpRoot(b *testing.B) {
 // there.
 func boundInactiveListed(t *testing.T, n int) int {
 	t.Helper()
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		t.Fatal(err)
-	}
-	var major, minor int
-	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
-	if major*100+minor < 605 {
+	if _, v := nstest.KernelVersion(); v < 605 {
 		return 0
 	}
 	return n

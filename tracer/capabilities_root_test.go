@@ -2,7 +2,6 @@ package tracer
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -11,20 +10,6 @@ import (
 
 	"sstrace/snapshot/nstest"
 )
-
-// kernelRelease is uname's release and its major.minor as one number
-// (6.1 -> 601).
-func kernelRelease(t *testing.T) (string, int) {
-	t.Helper()
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		t.Fatal(err)
-	}
-	rel := unix.ByteSliceToString(u.Release[:])
-	var major, minor int
-	fmt.Sscanf(rel, "%d.%d", &major, &minor)
-	return rel, major*100 + minor
-}
 
 // Every capability either loads or says which kernel feature it lacks, and
 // each kernel lacks exactly what it is known to: a capability lost on a
@@ -44,7 +29,7 @@ func TestCapabilitiesExplained(t *testing.T) {
 	_, inv, _ := ProbeInventory(netns)
 	caps := append(slices.Clone(tr.Capabilities()), inv)
 
-	rel, version := kernelRelease(t)
+	rel, version := nstest.KernelVersion()
 	// What a kernel line lacks (measured in the matrix, make test-kernels).
 	var want []string
 	switch {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"sstrace/snapshot/doctor"
 	"sstrace/snapshot/nstest"
@@ -106,7 +103,7 @@ func TestDoctorHere(t *testing.T) {
 	if code != 0 || errs != "" {
 		t.Fatalf("doctor: status %d, stderr %q", code, errs)
 	}
-	_, version := kernelVersion(t)
+	_, version := nstest.KernelVersion()
 	rows := doctorRows(t, out)
 	for _, n := range doctorNames() {
 		if rows[n] == nil {
@@ -313,18 +310,4 @@ func TestDoctorWithoutPrivileges(t *testing.T) {
 	if !strings.Contains(out, "not privileged: tracing needs CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN") {
 		t.Errorf("no line naming the missing privileges:\n%s", out)
 	}
-}
-
-// kernelVersion is uname's release and its major.minor as one number
-// (6.1 -> 601).
-func kernelVersion(t *testing.T) (string, int) {
-	t.Helper()
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		t.Fatal(err)
-	}
-	rel := unix.ByteSliceToString(u.Release[:])
-	var major, minor int
-	fmt.Sscanf(rel, "%d.%d", &major, &minor)
-	return rel, major*100 + minor
 }

@@ -138,3 +138,17 @@ func (ns *NS) Output(name string, args ...string) ([]byte, error) {
 	})
 	return out, err
 }
+
+// KernelVersion is the running kernel's release (uname -r) and its
+// major.minor as one number (6.1 -> 601): what tests ask when a kernel
+// line behaves differently (a state bit, a helper, a sockopt).
+func KernelVersion() (release string, version int) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", 0
+	}
+	release = unix.ByteSliceToString(u.Release[:])
+	var major, minor int
+	fmt.Sscanf(release, "%d.%d", &major, &minor)
+	return release, major*100 + minor
+}

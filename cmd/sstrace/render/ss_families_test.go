@@ -320,7 +320,8 @@ func openFamilySockets(cl *closers) error {
 	// Go tells a fallback by MPTCP_INFO, 5.16+: before, it answers false
 	// for MPTCP too (and Debian's 5.10 has no mptcp_diag: ss and the
 	// listing then show no MPTCP rows alike).
-	if mp, err := mc.(*net.TCPConn).MultipathTCP(); (err != nil || !mp) && kernelAtLeast(516) {
+	_, kernel := nstest.KernelVersion()
+	if mp, err := mc.(*net.TCPConn).MultipathTCP(); (err != nil || !mp) && kernel >= 516 {
 		return fmt.Errorf("checking the mptcp connection: it fell back to tcp (%v)", err)
 	}
 	if _, err := mc.Write(bytes.Repeat([]byte("m"), 3000)); err != nil {
@@ -548,16 +549,4 @@ func sameLines(a, b []byte) bool {
 	slices.Sort(la)
 	slices.Sort(lb)
 	return slices.Equal(la, lb)
-}
-
-// kernelAtLeast tells whether the running kernel's major.minor, as one
-// number (5.16 -> 516), is at least v.
-func kernelAtLeast(v int) bool {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return true
-	}
-	var major, minor int
-	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
-	return major*100+minor >= v
 }

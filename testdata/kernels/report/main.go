@@ -664,15 +664,8 @@ func writeDoc(path string, ks []*kernel) error {
 	var b strings.Builder
 	b.WriteString(docBegin + "\n\n")
 	b.WriteString("Passed/failed tests per package (kN: N of the failures are known, testdata/kernels/known-failures; sN: skipped).\n\n")
-	b.WriteString("| package |")
-	for _, k := range ks {
-		fmt.Fprintf(&b, " %s |", k.line)
-	}
-	b.WriteString("\n|---|")
-	for range ks {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n| kernel |")
+	tableHead(&b, "package", ks)
+	b.WriteString("| kernel |")
 	for _, k := range ks {
 		v := k.release
 		if v == "" {
@@ -786,15 +779,7 @@ func capCell(c *capRow) string {
 // capTable is the capability × kernel table of docs/KERNELS.md.
 func capTable(ks []*kernel) string {
 	var b strings.Builder
-	b.WriteString("| capability |")
-	for _, k := range ks {
-		fmt.Fprintf(&b, " %s |", k.line)
-	}
-	b.WriteString("\n|---|")
-	for range ks {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	tableHead(&b, "capability", ks)
 	var names []string
 	for _, k := range ks {
 		for _, c := range k.doctor {
@@ -817,4 +802,18 @@ func capTable(ks []*kernel) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// tableHead writes a markdown table's header: first, then a column per
+// kernel line.
+func tableHead(b *strings.Builder, first string, ks []*kernel) {
+	fmt.Fprintf(b, "| %s |", first)
+	for _, k := range ks {
+		fmt.Fprintf(b, " %s |", k.line)
+	}
+	b.WriteString("\n|---|")
+	for range ks {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
 }
