@@ -340,7 +340,7 @@ func (l *leakSession) inventoryLeaks(onlyTraced bool) ([]snapshot.LeakedSocket, 
 	if h := l.o.hooks.beforeInventory; h != nil {
 		h()
 	}
-	inv, err := l.inventory()
+	inv, owners, err := l.inventory()
 	if err != nil {
 		return nil, err
 	}
@@ -364,6 +364,10 @@ func (l *leakSession) inventoryLeaks(onlyTraced bool) ([]snapshot.LeakedSocket, 
 			l.apply(&held[i])
 		}
 	}()
+	if owners != nil {
+		// Judged by the births read up to now, the drain's included.
+		inv = l.tracker.InventoryFromOwners(owners)
+	}
 	if onlyTraced || len(l.o.pids) > 0 {
 		tree, err := l.tr.FollowedPIDs()
 		if err != nil {
@@ -381,25 +385,26 @@ func (l *leakSession) inventoryLeaks(onlyTraced bool) ([]snapshot.LeakedSocket, 
 }
 
 // inventory is the tracer's fd inventory, or, where the kernel has no fd
-// iterator (tracer.Needs names what it lacks), the sockets a /proc walk
-// finds that the tracer saw born: said once, and only those are judged.
-func (l *leakSession) inventory() ([]tracer.FD, error) {
+// iterator (tracer.Needs names what it lacks), the socket fds a /proc walk
+// finds (owners), to be judged by the births the tracker has seen (see
+// snapshot.LeakTracker.InventoryFromOwners): said once.
+func (l *leakSession) inventory() ([]tracer.FD, snapshot.Owners, error) {
 	if !l.procInventory {
 		inv, c, err := l.tr.ProbeInventory()
 		if err == nil {
-			return inv, nil
+			return inv, nil, nil
 		}
 		if c.Needs == "" {
-			return nil, fmt.Errorf("leaks: %w", err)
+			return nil, nil, fmt.Errorf("leaks: %w", err)
 		}
 		fmt.Fprintf(l.stderr, "sstrace: warning: no fd inventory on this kernel (it lacks %s): only sockets born while tracing are judged, found through /proc/*/fd\n", c.Needs)
 		l.procInventory = true
 	}
 	owners, err := snapshot.ProcOwners("/proc")
 	if err != nil {
-		return nil, fmt.Errorf("leaks: %w", err)
+		return nil, nil, fmt.Errorf("leaks: %w", err)
 	}
-	return l.tracker.InventoryFromOwners(owners), nil
+	return nil, owners, nil
 }
 
 func (l *leakSession) report(final bool) error {

@@ -533,7 +533,10 @@ func TestAgainstSSFamilies(t *testing.T) {
 			if !bytes.Equal(g, w) {
 				t.Errorf("ss %s: output differs:\n%s\nss printed:\n%s", strings.Join(c.args, " "), lineDiff(w, g), want)
 			}
-			if len(socks) == 0 {
+			// Before 5.16 (Debian's 5.10: no mptcp_diag) neither ss nor the
+			// listing has MPTCP rows to show.
+			mptcpOnly := len(c.spec.inet) == 1 && c.spec.inet[0] == unix.IPPROTO_MPTCP
+			if _, kernel := nstest.KernelVersion(); len(socks) == 0 && !(mptcpOnly && kernel < 516) {
 				t.Errorf("ss %s: no sockets: the comparison proves little", strings.Join(c.args, " "))
 			}
 			if testing.Verbose() {
