@@ -55,7 +55,7 @@ KERNELS_RESULTS ?= $(KERNELS_CACHE)/results
 test-kernels: deps-kernels ## run the root tests on Debian's 5.10, 6.1, 6.12, sid kernels (QEMU) and this one (KERNELS=...)
 	KERNELS="$(KERNELS)" KERNELS_CACHE="$(KERNELS_CACHE)" KERNELS_RESULTS="$(KERNELS_RESULTS)" GO="$(GO)" testdata/kernels/run.sh
 
-kernels-doc: ## rewrite the tests section of docs/KERNELS.md from the last test-kernels results
+kernels-doc: ## rewrite the capability and test tables of docs/KERNELS.md from the last test-kernels results
 	$(GO) run ./testdata/kernels/report -results "$(KERNELS_RESULTS)" -known testdata/kernels/known-failures -doc docs/KERNELS.md
 
 generate: ## rebuild the BPF objects (bpf/*_bpfel.{go,o}) with clang
