@@ -132,9 +132,6 @@ type NetNS struct {
 	Cookie uint64
 }
 
-// IsZero tells whether ns means every namespace.
-func (ns NetNS) IsZero() bool { return ns == NetNS{} }
-
 // LookupNetNS names the network namespace at path (/proc/PID/ns/net,
 // /run/netns/NAME); "" means this thread's own.
 func LookupNetNS(path string) (NetNS, error) {
@@ -147,18 +144,6 @@ func LookupNetNS(path string) (NetNS, error) {
 		return err
 	})
 	return ns, err
-}
-
-// NetNSCookie is the kernel's cookie for a network namespace. path names
-// the namespace (/proc/PID/ns/net, /run/netns/NAME); "" means this
-// thread's own.
-func NetNSCookie(path string) (uint64, error) {
-	var c uint64
-	err := inNetNSOrHere(path, func() (err error) {
-		c, err = netnsCookieHere()
-		return err
-	})
-	return c, err
 }
 
 func inNetNSOrHere(path string, fn func() error) error {

@@ -373,19 +373,19 @@ func (t *Tracer) narrowCookieLack() {
 // attachAlternative loads and attaches every hook of alt from object o;
 // on failure nothing of it stays attached.
 func (t *Tracer) attachAlternative(alt []hookSpec, o Object, load func(Object, string) (*ebpf.Program, error)) *HookError {
-	var undo []func() error
-	fail := func(h hookSpec, loadErr bool, err error) *HookError {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
-		return &HookError{Hook: h.hook, Object: o.String(), Err: err, loadErr: loadErr}
-	}
 	type attached struct {
 		hook string
 		p    *ebpf.Program
 		l    link.Link
 	}
 	var done []attached
+	fail := func(h hookSpec, loadErr bool, err error) *HookError {
+		for i := len(done) - 1; i >= 0; i-- {
+			done[i].l.Close()
+			done[i].p.Close()
+		}
+		return &HookError{Hook: h.hook, Object: o.String(), Err: err, loadErr: loadErr}
+	}
 	for _, h := range alt {
 		p, err := load(o, h.prog)
 		if err != nil {
@@ -396,7 +396,6 @@ func (t *Tracer) attachAlternative(alt []hookSpec, o Object, load func(Object, s
 			p.Close()
 			return fail(h, false, fmt.Errorf("attaching: %w", err))
 		}
-		undo = append(undo, p.Close, l.Close)
 		done = append(done, attached{h.hook, p, l})
 	}
 	for _, a := range done {
