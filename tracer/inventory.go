@@ -141,13 +141,14 @@ func (t *Tracer) ProbeInventory() ([]FD, Capability, error) {
 // bpf_get_socket_cookie on the socket it reaches (6.18.44 does not: an
 // untrusted pointer), else reads the cookie each socket has.
 var inventoryVariants = []struct {
-	obj  Object
-	name string
-	set  map[string]any
+	obj   Object
+	name  string
+	set   map[string]any
+	lacks []string
 }{
-	{ObjectBTF, "btf", nil},
-	{ObjectBTF, "btf, cookies read", map[string]any{"iter_gen_cookie": false}},
-	{ObjectCORE, "core, cookies read", nil},
+	{ObjectBTF, "btf", nil, nil},
+	{ObjectBTF, "btf, cookies read", map[string]any{"iter_gen_cookie": false}, []string{LackIterCookie}},
+	{ObjectCORE, "core, cookies read", nil, []string{LackIterCookie}},
 }
 
 func inventoryWith(s *specs, first Object, c Capability) ([]FD, Capability, error) {
@@ -175,7 +176,7 @@ func inventoryWith(s *specs, first Object, c Capability) ([]FD, Capability, erro
 			c.Tried = append(c.Tried, HookError{Hook: HookInventory, Object: v.name, Err: err})
 			return nil, c, err
 		}
-		c.Hooks, c.Object = []string{HookInventory}, v.name
+		c.Hooks, c.Object, c.Lacks = []string{HookInventory}, v.name, v.lacks
 		return fds, c, nil
 	}
 	c.settle()

@@ -113,6 +113,9 @@ const (
 	LackUserRet   = "the caller of glibc's syscall wrapper in user stacks (no bpf_task_pt_regs before 5.15)"
 	LackCookieGen = "cookies for sockets that have none yet (no bpf_get_socket_cookie in tracing programs before 5.12): an accepted socket is known by inode until a dump names it"
 	LackExiting   = "whether a socket was closed by its owner's exit (no bpf_get_current_task_btf in cgroup programs)"
+	// LackIterCookie: the fd iterator reads cookies instead of making
+	// them (6.18.44's verifier refuses bpf_get_socket_cookie there).
+	LackIterCookie = "cookies for held sockets that have none yet (the iterator may not call bpf_get_socket_cookie here): trace, stalls and leaks fill them from a sock_diag dump, and an unbound socket keeps none"
 	// LackHandshakeCookie is what remains of LackCookieGen once the
 	// sock_ops hook gives accepted sockets their cookies.
 	LackHandshakeCookie = "cookies for an accepted socket's handshake transitions (no bpf_get_socket_cookie in tracing programs before 5.12; a sock_ops hook gives it one once established)"
